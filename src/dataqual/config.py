@@ -1,0 +1,40 @@
+"""Typed configuration of a pipeline run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from dataqual.imageset import DEFAULT_BATCH_ROWS
+from dataqual.store.shards import DEFAULT_SHARD_ROWS
+from dataqual.train.trainer import TrainConfig
+
+__all__ = ["RunConfig"]
+
+
+class RunConfig(BaseModel):
+    """Everything one ``dataqual run`` needs; the CLI builds it from flags."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: Path | None = Field(None, description="File or folder to ingest.")
+    dataset: str | None = Field(None, description="Name of a registered dataset, e.g. 'mnist'.")
+    mirror: Path | None = Field(None, description="Local folder laid out like the official download sites.")
+    cache_dir: Path | None = Field(None, description="Where named datasets are downloaded to.")
+    format: str | None = Field(None, description="Force a reader instead of detecting the format.")
+    out: Path = Field(description="Output folder of the run.")
+    overwrite: bool = Field(False, description="Replace an existing run in `out`.")
+    suites_dir: Path | None = Field(None, description="Folder of GX suites (default: expectations/).")
+    spec_file: Path | None = Field(None, description="Dataset spec JSON overriding the inferred one.")
+    reference: Path | None = Field(None, description="Reference profile (Parquet) to measure drift against.")
+    batch_rows: int = Field(DEFAULT_BATCH_ROWS, ge=1, description="Rows per ingest chunk.")
+    shard_rows: int = Field(DEFAULT_SHARD_ROWS, ge=1, description="Rows per Parquet shard.")
+    train: bool = Field(True, description="Train the reference model after storing.")
+    training: TrainConfig = Field(default_factory=TrainConfig)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RunConfig:
+        if (self.source is None) == (self.dataset is None):
+            raise ValueError("give exactly one of source (a path) or dataset (a registered name)")
+        return self

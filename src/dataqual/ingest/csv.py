@@ -1,0 +1,458 @@
+"""Streaming reader for MNIST-style CSV files: one image per row, a label and H*W pixels.
+
+Two layouts are read, plain or gzip-compressed:
+
+* no header: ``label,p0,p1,...`` (the pjreddie ``mnist_train.csv`` form);
+* a header naming the columns: ``label,pixel0..pixel783`` (Kaggle) or ``label,1x1..28x28``
+  (row x column, 1-based). Columns may come in any order; a header without a label
+  column (Kaggle's ``test.csv``) gives rows whose label is missing.
+
+The file is parsed by pyarrow's streaming CSV reader in blocks and converted with
+vectorised Arrow/NumPy code. Cell values that a uint8 image cannot hold are findings,
+not errors: empty, NaN, infinite or non-numeric cells become 0 and are counted in
+``defects["missing_pixels"]``; negative, > 255 or fractional values are clipped/rounded
+and counted in ``defects["pixels_out_of_range"]``; ``raw_min``/``raw_max`` hold each
+row's source values (NaN for a row with no numeric pixel). A missing, non-numeric,
+fractional or negative label becomes :data:`~dataqual.imageset.MISSING_LABEL`.
+
+A row with the wrong number of columns, invalid UTF-8, a broken gzip stream or an
+unreadable header is a :class:`~dataqual.errors.FormatError` naming the file and line.
+Blank lines are not records and are skipped. Ids are ``<split>/<row position>``.
+"""
+
+from __future__ import annotations
+
+import csv as _stdcsv
+import gzip
+import math
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from dataqual.errors import FormatError, SourceError, TruncatedError
+from dataqual.imageset import DEFAULT_BATCH_ROWS, MISSING_LABEL, ImageBatch, SplitInfo, position_ids
+from dataqual.ingest.split import order_splits, split_from_name
+
+__all__ = ["CsvSource", "clean_labels", "clean_pixel_values", "find_csv_files"]
+
+_GZIP_MAGIC = b"\x1f\x8b"
+#: Bytes pyarrow parses at a time; also the longest row accepted (a 28x28 row is ~3 KB).
+_BLOCK_BYTES = 4 << 20
+#: Most pixel columns a row may have (a 256 x 256 image).
+_MAX_PIXELS = 1 << 16
+_LABEL_NAMES = ("label", "labels", "y", "class", "target", "digit")
+_PIXEL_RE = re.compile(r"^(?:pixel|px|p)_?(\d+)$", re.IGNORECASE)
+_ROWCOL_RE = re.compile(r"^(\d+)\s*x\s*(\d+)$", re.IGNORECASE)
+_NAME_RE = re.compile(r"^[A-Za-z_][\w .-]*$")
+_NUMBER_RE = r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$"
+_CSV_SUFFIXES = (".csv", ".csv.gz")
+
+
+def clean_pixel_values(
+    values: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Turn source pixel values (float, NaN = missing) into uint8, counting what changed.
+
+    ``values`` is (n, P). Returns ``(pixels uint8 (n, P), missing int32 (n,),
+    out_of_range int32 (n,), raw_min float64 (n,), raw_max float64 (n,))``: non-finite
+    values become 0 and count as missing; negative, > 255 or fractional values are
+    clipped and rounded and count as out of range; raw min/max ignore missing values
+    (NaN when a row has none).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values)
+    v = np.where(finite, values, 0.0)
+    fixed = np.clip(np.rint(v), 0.0, 255.0)
+    missing = (~finite).sum(axis=1, dtype=np.int32)
+    out_of_range = (finite & (fixed != v)).sum(axis=1, dtype=np.int32)
+    with np.errstate(invalid="ignore"):
+        raw_min = np.where(finite, values, np.inf).min(axis=1, initial=np.inf)
+        raw_max = np.where(finite, values, -np.inf).max(axis=1, initial=-np.inf)
+    none = ~finite.any(axis=1)
+    raw_min[none] = np.nan
+    raw_max[none] = np.nan
+    return fixed.astype(np.uint8), missing, out_of_range, raw_min, raw_max
+
+
+def clean_labels(values: np.ndarray) -> np.ndarray:
+    """Labels as int64 from source values (float, NaN = missing): anything that is not a
+    non-negative integer becomes :data:`MISSING_LABEL`."""
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(values) & (values >= 0) & (values < 2**62) & (values == np.rint(values))
+    return np.where(ok, values, MISSING_LABEL).astype(np.int64)
+
+
+def _strings_to_float(arrays: list[pa.Array]) -> np.ndarray:
+    """Columns of CSV cell text -> float64 (n, len(arrays)); NaN where not a number."""
+    n = len(arrays[0]) if arrays else 0
+    if not arrays or n == 0:
+        return np.zeros((n, len(arrays)))
+    flat = pa.concat_arrays(arrays)
+    try:
+        nums = pc.cast(flat, pa.float64())  # fast path: every cell is a plain number
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        text = pc.utf8_trim_whitespace(flat)
+        is_num = pc.match_substring_regex(text, _NUMBER_RE)
+        nums = pc.cast(pc.if_else(is_num, text, pa.scalar(None, pa.string())), pa.float64())
+    out = nums.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    return out.reshape(len(arrays), n).T
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How one CSV file maps to records, worked out from its first line."""
+
+    path: Path
+    compressed: bool
+    header_lines: int  # physical lines before the first data row (blank lines + header)
+    ncols: int
+    label_col: int | None
+    pixel_cols: np.ndarray  # pixel_cols[k] = file column holding row-major pixel k
+    shape: tuple[int, int]
+
+
+def _open_binary(path: Path) -> BinaryIO:
+    with path.open("rb") as probe:
+        magic = probe.read(2)
+    if magic == _GZIP_MAGIC:
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def _is_compressed(path: Path) -> bool:
+    with path.open("rb") as probe:
+        return probe.read(2) == _GZIP_MAGIC
+
+
+def _first_line(path: Path) -> tuple[str, int] | None:
+    """The first non-blank line (decoded, BOM and line end stripped) and how many physical
+    lines precede it; None when the file holds only blank lines."""
+    skipped = 0
+    try:
+        with _open_binary(path) as f:
+            while True:
+                raw = f.readline(_BLOCK_BYTES + 1)
+                if not raw:
+                    return None
+                if len(raw) > _BLOCK_BYTES:
+                    raise FormatError(path, f"line {skipped + 1} is longer than {_BLOCK_BYTES} "
+                                            "bytes; not an MNIST-style CSV file")
+                if skipped == 0 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]
+                body = raw.rstrip(b"\r\n")
+                if body:
+                    break
+                skipped += 1
+    except (OSError, EOFError, zlib.error) as exc:
+        raise FormatError(path, f"cannot read: {exc}") from exc
+    try:
+        return body.decode("utf-8"), skipped
+    except UnicodeDecodeError as exc:
+        raise FormatError(path, f"line {skipped + 1} is not valid UTF-8 text "
+                                f"(byte 0x{body[exc.start]:02x} at column {exc.start + 1})",
+                          hint="save the file as UTF-8") from exc
+
+
+def _square(n: int, path: Path, what: str) -> tuple[int, int]:
+    side = math.isqrt(n)
+    if n == 0 or side * side != n:
+        raise FormatError(path, f"{what}: {n} pixel values per row is not a square image",
+                          hint="pass the image shape explicitly, e.g. shape=(28, 28)")
+    return side, side
+
+
+def _header_layout(path: Path, names: list[str], shape: tuple[int, int] | None
+                   ) -> tuple[int | None, np.ndarray, tuple[int, int]]:
+    lower = [n.strip().lower() for n in names]
+    label_cols = [i for i, n in enumerate(lower) if n in _LABEL_NAMES]
+    if len(label_cols) > 1:
+        raise FormatError(path, f"header has several label columns: "
+                                f"{', '.join(names[i] for i in label_cols)}")
+    label_col = label_cols[0] if label_cols else None
+    cols = [i for i in range(len(names)) if i != label_col]
+    pix = [_PIXEL_RE.match(names[i].strip()) for i in cols]
+    rc = [_ROWCOL_RE.match(names[i].strip()) for i in cols]
+    if cols and all(pix):
+        index = np.array([int(m[1]) for m in pix if m], dtype=np.int64)
+        index -= index.min()
+        size = len(cols)
+        if shape is None:
+            shape = _square(size, path, "header")
+        if shape[0] * shape[1] != size:
+            raise FormatError(path, f"header has {size} pixel columns, shape {shape} needs "
+                                    f"{shape[0] * shape[1]}")
+    elif cols and all(rc):
+        r = np.array([int(m[1]) for m in rc if m], dtype=np.int64)
+        c = np.array([int(m[2]) for m in rc if m], dtype=np.int64)
+        r -= r.min()
+        c -= c.min()
+        found = (int(r.max()) + 1, int(c.max()) + 1)
+        if shape is not None and shape != found:
+            raise FormatError(path, f"header columns span {found[0]}x{found[1]} pixels, "
+                                    f"expected {shape[0]}x{shape[1]}")
+        shape = found
+        index = r * shape[1] + c
+        size = shape[0] * shape[1]
+    else:
+        odd = [names[i] for i, m, k in zip(cols, pix, rc, strict=True) if not (m or k)]
+        raise FormatError(path, "header has columns that are neither the label nor pixels: "
+                                + ", ".join(repr(o) for o in odd[:5])
+                                + (f" and {len(odd) - 5} more" if len(odd) > 5 else ""),
+                          hint="expected label,pixel0..pixelN or label,1x1..RxC")
+    if len(index) != size or len(np.unique(index)) != size or index.max() >= size:
+        raise FormatError(path, f"header pixel columns do not cover a {shape[0]}x{shape[1]} "
+                                "image exactly once (duplicates or gaps)")
+    pixel_cols = np.empty(size, dtype=np.int64)
+    pixel_cols[index] = np.array(cols, dtype=np.int64)
+    return label_col, pixel_cols, shape
+
+
+def _layout(path: Path, shape: tuple[int, int] | None) -> _Layout:
+    path = Path(path)
+    if not path.is_file():
+        raise SourceError(path, "no such file")
+    if path.stat().st_size == 0:
+        raise TruncatedError(path, "file is empty")
+    first = _first_line(path)
+    if first is None:
+        raise FormatError(path, "file holds only blank lines, no CSV rows")
+    line, skipped = first
+    try:
+        fields = next(_stdcsv.reader([line]))
+    except (_stdcsv.Error, StopIteration) as exc:
+        raise FormatError(path, f"line {skipped + 1} is not CSV: {exc}") from exc
+    ncols = len(fields)
+    if ncols - 1 > _MAX_PIXELS:
+        raise FormatError(path, f"line {skipped + 1} has {ncols} columns, more than an image "
+                                f"of at most {_MAX_PIXELS} pixels needs")
+    stripped = [f.strip() for f in fields]
+    named = sum(bool(_NAME_RE.match(f)) for f in stripped)
+    known = any(f.lower() in _LABEL_NAMES or _PIXEL_RE.match(f) or _ROWCOL_RE.match(f)
+                for f in stripped)
+    if known or named * 2 >= ncols:
+        label_col, pixel_cols, shape = _header_layout(path, fields, shape)
+        header_lines = skipped + 1
+    else:
+        if ncols < 2:
+            raise FormatError(path, f"line {skipped + 1} has {ncols} column; expected a label "
+                                    "then the pixel values")
+        npix = ncols - 1
+        if shape is None:
+            shape = _square(npix, path, "no header, label first")
+        elif shape[0] * shape[1] != npix:
+            raise FormatError(path, f"rows have {npix} pixel values, shape {shape} needs "
+                                    f"{shape[0] * shape[1]}")
+        label_col, pixel_cols, header_lines = 0, np.arange(1, ncols, dtype=np.int64), skipped
+    return _Layout(path=path, compressed=_is_compressed(path), header_lines=header_lines,
+                   ncols=ncols, label_col=label_col, pixel_cols=pixel_cols, shape=shape)
+
+
+def _find_line(path: Path, row_number: int | None, *, bad_utf8: bool = False) -> int | None:
+    """Error path only: the physical line of pyarrow's ``row_number`` (which skips blank
+    lines), or of the first invalid UTF-8 byte. Streams the file line by line."""
+    if row_number is None and not bad_utf8:
+        return None
+    seen = 0
+    try:
+        with _open_binary(path) as f:
+            for lineno, raw in enumerate(f, start=1):
+                if bad_utf8:
+                    try:
+                        raw.decode("utf-8")
+                    except UnicodeDecodeError:
+                        return lineno
+                elif raw.rstrip(b"\r\n"):
+                    seen += 1
+                    if seen == row_number:
+                        return lineno
+    except (OSError, EOFError, zlib.error):
+        return None
+    return None
+
+
+def _csv_error(layout: _Layout, exc: Exception, bad_rows: list[pacsv.InvalidRow]) -> SourceError:
+    """Our error for whatever pyarrow raised while reading ``layout.path``."""
+    path = layout.path
+    if bad_rows:
+        row = bad_rows[0]
+        line = _find_line(path, row.number)
+        where = f"line {line}" if line is not None else "a row"
+        return FormatError(path, f"{where} has {row.actual_columns} columns, expected "
+                                 f"{row.expected_columns}",
+                           hint="every row must hold the label and all pixel values")
+    text = str(exc)
+    if "UTF8" in text or "UTF-8" in text:
+        line = _find_line(path, None, bad_utf8=True)
+        where = f"line {line}" if line is not None else "the file"
+        return FormatError(path, f"{where} is not valid UTF-8 text", hint="save the file as UTF-8")
+    if "straddle" in text:
+        return FormatError(path, f"a row is longer than {_BLOCK_BYTES} bytes; not an "
+                                 "MNIST-style CSV file")
+    if layout.compressed and isinstance(exc, OSError | EOFError | zlib.error | pa.ArrowInvalid):
+        return TruncatedError(path, f"gzip stream is corrupt or truncated ({text})")
+    return FormatError(path, f"cannot parse as CSV: {text}")
+
+
+def find_csv_files(folder: Path) -> dict[str, Path]:
+    """Split name -> CSV file (``*.csv`` / ``*.csv.gz``) in a folder, named by
+    :func:`~dataqual.ingest.split.split_from_name` (else the file's stem)."""
+    folder = Path(folder)
+    found: dict[str, Path] = {}
+    for entry in sorted(folder.iterdir()):
+        name = entry.name.lower()
+        if name.startswith(".") or not entry.is_file() or not name.endswith(_CSV_SUFFIXES):
+            continue
+        stem = entry.name[: -len(".csv.gz")] if name.endswith(".gz") else entry.stem
+        split = split_from_name(stem, default=stem)
+        if split in found:
+            raise FormatError(folder, f"two CSV files map to split {split!r}: "
+                                      f"{found[split].name}, {entry.name}",
+                              hint="keep one file per split")
+        found[split] = entry
+    return found
+
+
+class CsvSource:
+    """One CSV file per split, streamed in blocks and converted column-wise."""
+
+    def __init__(self, files: dict[str, Path], *, shape: tuple[int, int] | None = None,
+                 description: str | None = None) -> None:
+        if not files:
+            raise SourceError(description or "<csv>", "no CSV files found",
+                              hint="expected train.csv / test.csv (optionally .gz)")
+        self._layouts = {s: _layout(Path(p), shape) for s, p in files.items()}
+        shapes = {lay.shape for lay in self._layouts.values()}
+        if len(shapes) > 1:
+            raise FormatError(description or "<csv>",
+                              f"splits have different image shapes: {sorted(shapes)}")
+        self._shape = shapes.pop()
+        self._description = description or ", ".join(str(p) for p in files.values())
+
+    @classmethod
+    def from_path(cls, path: str | Path, *, shape: tuple[int, int] | None = None) -> CsvSource:
+        """A folder of ``train.csv``/``test.csv`` (two splits) or one file (one split named
+        from the file: train / test, else train)."""
+        path = Path(path)
+        if path.is_dir():
+            return cls(find_csv_files(path), shape=shape, description=str(path))
+        if not path.exists():
+            raise SourceError(path, "no such file or folder")
+        return cls({split_from_name(path.name): path}, shape=shape, description=str(path))
+
+    @property
+    def description(self) -> str:
+        return self._description
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self._shape
+
+    def splits(self) -> list[SplitInfo]:
+        return [SplitInfo(s, None, (self._layouts[s].path,)) for s in order_splits(self._layouts)]
+
+    def files(self) -> list[Path]:
+        return [lay.path for lay in self._layouts.values()]
+
+    def _record_batches(self, layout: _Layout, columns: list[int] | None
+                        ) -> Iterator[pa.RecordBatch]:
+        """pyarrow record batches of cell text; every failure becomes our error."""
+        names = [f"c{i}" for i in range(layout.ncols)]
+        bad_rows: list[pacsv.InvalidRow] = []
+
+        def on_invalid(row: pacsv.InvalidRow) -> str:
+            bad_rows.append(row)
+            return "error"
+
+        try:
+            stream = pa.input_stream(str(layout.path),
+                                     compression="gzip" if layout.compressed else None)
+            reader = pacsv.open_csv(
+                stream,
+                read_options=pacsv.ReadOptions(column_names=names, skip_rows=layout.header_lines,
+                                               block_size=_BLOCK_BYTES, use_threads=False),
+                parse_options=pacsv.ParseOptions(newlines_in_values=False,
+                                                 invalid_row_handler=on_invalid),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={n: pa.string() for n in names},
+                    include_columns=None if columns is None else [names[i] for i in columns],
+                    strings_can_be_null=False, quoted_strings_can_be_null=False,
+                    check_utf8=True),
+            )
+            with stream:
+                while True:
+                    try:
+                        batch = reader.read_next_batch()
+                    except StopIteration:
+                        return
+                    yield batch
+        except (pa.ArrowException, OSError, EOFError, zlib.error, ValueError) as exc:
+            if isinstance(exc, SourceError):
+                raise
+            raise _csv_error(layout, exc, bad_rows) from exc
+
+    def labels(self, split: str) -> np.ndarray:
+        """All labels of a split, parsing only the label column (for stratified splits)."""
+        layout = self._layouts[split]
+        col = layout.label_col if layout.label_col is not None else int(layout.pixel_cols[0])
+        parts = []
+        for rb in self._record_batches(layout, [col]):
+            if layout.label_col is None:
+                parts.append(np.full(rb.num_rows, MISSING_LABEL, dtype=np.int64))
+            else:
+                parts.append(clean_labels(_strings_to_float([rb.column(0)])[:, 0]))
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    def iter_batches(self, split: str, rows: int = DEFAULT_BATCH_ROWS) -> Iterator[ImageBatch]:
+        """Stream a split in chunks of exactly ``rows`` records (the last one shorter)."""
+        layout = self._layouts[split]
+        h, w = self._shape
+        keys = ("labels", "images", "missing", "oor", "rmin", "rmax")
+        buf: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+        held = 0
+        start = 0
+
+        def emit(n: int) -> ImageBatch:
+            nonlocal held, start
+            whole = {k: np.concatenate(v) if len(v) > 1 else v[0] for k, v in buf.items()}
+            for k in keys:
+                buf[k] = [whole[k][n:]] if held > n else []
+            held -= n
+            batch = ImageBatch(
+                split=split,
+                ids=position_ids(split, start, start + n),
+                labels=whole["labels"][:n],
+                images=whole["images"][:n].reshape(n, h, w),
+                positions=np.arange(start, start + n, dtype=np.int64),
+                defects={"missing_pixels": whole["missing"][:n],
+                         "pixels_out_of_range": whole["oor"][:n]},
+                raw_min=whole["rmin"][:n],
+                raw_max=whole["rmax"][:n],
+            )
+            start += n
+            return batch
+
+        for rb in self._record_batches(layout, None):
+            if rb.num_rows == 0:
+                continue
+            values = _strings_to_float([rb.column(int(i)) for i in layout.pixel_cols])
+            pixels, missing, oor, rmin, rmax = clean_pixel_values(values)
+            if layout.label_col is None:
+                labels = np.full(rb.num_rows, MISSING_LABEL, dtype=np.int64)
+            else:
+                labels = clean_labels(_strings_to_float([rb.column(layout.label_col)])[:, 0])
+            for k, v in zip(keys, (labels, pixels, missing, oor, rmin, rmax), strict=True):
+                buf[k].append(v)
+            held += rb.num_rows
+            while held >= rows:
+                yield emit(rows)
+        if held:
+            yield emit(held)

@@ -1,0 +1,251 @@
+"""Strict, streaming reader for IDX files (the format of the official MNIST files).
+
+An IDX file is two zero bytes, a type code (0x08 = unsigned byte), the number of
+dimensions, one big-endian uint32 per dimension, then the values row-major. Files may be
+gzip-compressed. Every header is checked against the file's size before anything is
+allocated, so a header that claims 10^9 images costs nothing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from dataqual.errors import FormatError, SourceError, TruncatedError
+from dataqual.imageset import DEFAULT_BATCH_ROWS, ImageBatch, SplitInfo, position_ids
+
+__all__ = ["IdxHeader", "IdxSource", "find_idx_pairs", "read_idx_header"]
+
+_UBYTE = 0x08
+_TYPE_NAMES = {0x08: "ubyte", 0x09: "byte", 0x0B: "short", 0x0C: "int", 0x0D: "float", 0x0E: "double"}
+_GZIP_MAGIC = b"\x1f\x8b"
+_FILE_RE = re.compile(
+    r"^(?P<prefix>.+?)[-._](?P<kind>images|labels)[-._]idx(?P<ndim>[13])[-._]ubyte(?P<gz>\.gz)?$"
+)
+_SPLIT_ALIASES = {"t10k": "test", "test": "test", "train": "train", "val": "val", "valid": "val",
+                  "validation": "val"}
+
+
+@dataclass(frozen=True)
+class IdxHeader:
+    """A parsed IDX header: ``dims[0]`` records of ``dims[1:]`` values each."""
+
+    path: Path
+    dims: tuple[int, ...]
+    header_bytes: int
+    compressed: bool
+
+    @property
+    def count(self) -> int:
+        return self.dims[0]
+
+    @property
+    def record_shape(self) -> tuple[int, ...]:
+        return self.dims[1:]
+
+    @property
+    def record_bytes(self) -> int:
+        return int(np.prod(self.record_shape, dtype=np.int64)) if self.record_shape else 1
+
+
+def _open(path: Path) -> BinaryIO:
+    with path.open("rb") as probe:
+        magic = probe.read(2)
+    if magic == _GZIP_MAGIC:
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def _uncompressed_size(path: Path, compressed: bool) -> int | None:
+    """Exact size of a raw file; for gzip the ISIZE trailer (size mod 2**32), if readable."""
+    size = path.stat().st_size
+    if not compressed:
+        return size
+    if size < 18:
+        raise TruncatedError(path, f"gzip file of {size} bytes is too short to hold any data")
+    with path.open("rb") as f:
+        f.seek(-4, io.SEEK_END)
+        return struct.unpack("<I", f.read(4))[0]
+
+
+def read_idx_header(path: Path, expected_ndim: int | None = None) -> IdxHeader:
+    """Parse and check an IDX header against the file's size, allocating nothing."""
+    path = Path(path)
+    if not path.is_file():
+        raise SourceError(path, "no such file")
+    if path.stat().st_size == 0:
+        raise TruncatedError(path, "file is empty")
+    try:
+        with _open(path) as f:
+            compressed = isinstance(f, gzip.GzipFile)
+            head = f.read(4)
+            if len(head) < 4:
+                raise TruncatedError(path, f"file ends inside the IDX header ({len(head)} of 4 bytes)")
+            zero, dtype, ndim = struct.unpack(">HBB", head)
+            if zero != 0 or dtype not in _TYPE_NAMES or ndim == 0:
+                raise FormatError(
+                    path,
+                    f"bad IDX magic number 0x{head.hex()}",
+                    hint="expected 0x00000803 for images or 0x00000801 for labels",
+                )
+            if dtype != _UBYTE:
+                raise FormatError(path, f"IDX values are {_TYPE_NAMES[dtype]}, only ubyte (0x08) is supported")
+            if expected_ndim is not None and ndim != expected_ndim:
+                raise FormatError(
+                    path, f"IDX file has {ndim} dimensions, expected {expected_ndim}",
+                    hint="images are idx3 (count, rows, cols), labels idx1 (count)",
+                )
+            raw_dims = f.read(4 * ndim)
+            if len(raw_dims) < 4 * ndim:
+                raise TruncatedError(path, "file ends inside the IDX header dimensions")
+    except (OSError, EOFError, zlib.error) as exc:
+        if isinstance(exc, SourceError):
+            raise
+        raise FormatError(path, f"cannot decompress: {exc}") from exc
+    dims = struct.unpack(f">{ndim}I", raw_dims)
+    header = IdxHeader(path=path, dims=tuple(int(d) for d in dims), header_bytes=4 + 4 * ndim,
+                       compressed=compressed)
+    if any(d == 0 for d in header.record_shape):
+        raise FormatError(path, f"IDX record shape {header.record_shape} has a zero dimension")
+    declared = header.header_bytes + header.count * header.record_bytes
+    actual = _uncompressed_size(path, compressed)
+    if not compressed and actual is not None and actual != declared:
+        kind = TruncatedError if actual < declared else FormatError
+        raise kind(
+            path,
+            f"header declares {header.count} records of {header.record_bytes} bytes "
+            f"({declared} bytes in all) but the file holds {actual} bytes",
+        )
+    if compressed and actual is not None and actual != declared % 2**32:
+        raise TruncatedError(
+            path,
+            f"header declares {header.count} records ({declared} bytes uncompressed) but the gzip "
+            f"trailer says {actual} bytes",
+            hint="the file is truncated or its header is wrong",
+        )
+    return header
+
+
+def _split_name(prefix: str) -> str:
+    last = re.split(r"[-._]", prefix)[-1].lower()
+    return _SPLIT_ALIASES.get(last, prefix)
+
+
+def find_idx_pairs(folder: Path) -> dict[str, tuple[Path, Path]]:
+    """Map split name to (images, labels) files found in a folder by their standard names."""
+    found: dict[tuple[str, str], list[Path]] = {}
+    for entry in sorted(Path(folder).iterdir()):
+        m = _FILE_RE.match(entry.name)
+        if m and entry.is_file():
+            found.setdefault((m["prefix"], m["kind"]), []).append(entry)
+    pairs: dict[str, tuple[Path, Path]] = {}
+    for (prefix, kind), paths in sorted(found.items()):
+        if kind != "images":
+            continue
+        if len(paths) > 1:
+            names = ", ".join(p.name for p in paths)
+            raise FormatError(folder, f"several image files for split '{prefix}': {names}",
+                              hint="keep either the .gz or the uncompressed file")
+        labels = found.get((prefix, "labels"))
+        if not labels:
+            raise SourceError(paths[0], "no matching labels file",
+                              hint=f"expected {prefix}-labels-idx1-ubyte[.gz] beside it")
+        if len(labels) > 1:
+            raise FormatError(folder, f"several label files for split '{prefix}'")
+        split = _split_name(prefix)
+        if split in pairs:
+            raise FormatError(folder, f"two sets of files map to split '{split}'")
+        pairs[split] = (paths[0], labels[0])
+    return pairs
+
+
+class IdxSource:
+    """An MNIST-style dataset stored as pairs of IDX image and label files, one pair per split."""
+
+    def __init__(self, pairs: dict[str, tuple[Path, Path]], description: str | None = None) -> None:
+        if not pairs:
+            raise SourceError(description or "<idx>", "no IDX image/label file pairs found")
+        self._pairs = {s: (Path(i), Path(lab)) for s, (i, lab) in pairs.items()}
+        self._headers: dict[str, tuple[IdxHeader, IdxHeader]] = {}
+        shapes = set()
+        for split, (img_path, lab_path) in self._pairs.items():
+            img = read_idx_header(img_path, expected_ndim=3)
+            lab = read_idx_header(lab_path, expected_ndim=1)
+            if img.count != lab.count:
+                raise FormatError(
+                    img_path, f"{img.count} images but {lab_path.name} holds {lab.count} labels",
+                    hint="images and labels files must have the same record count",
+                )
+            self._headers[split] = (img, lab)
+            shapes.add(img.record_shape)
+        if len(shapes) > 1:
+            raise FormatError(description or "<idx>", f"splits have different image shapes: {sorted(shapes)}")
+        self._shape: tuple[int, int] = tuple(shapes.pop())  # type: ignore[assignment]
+        self._description = description or ", ".join(str(p[0].parent) for p in self._pairs.values())
+
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> IdxSource:
+        folder = Path(folder)
+        return cls(find_idx_pairs(folder), description=str(folder))
+
+    @property
+    def description(self) -> str:
+        return self._description
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self._shape
+
+    def splits(self) -> list[SplitInfo]:
+        order = sorted(self._pairs, key=lambda s: (s != "train", s != "test", s))
+        return [SplitInfo(s, self._headers[s][0].count, self._pairs[s]) for s in order]
+
+    def files(self) -> list[Path]:
+        return [p for pair in self._pairs.values() for p in pair]
+
+    def iter_batches(self, split: str, rows: int = DEFAULT_BATCH_ROWS) -> Iterator[ImageBatch]:
+        """Stream the split in chunks of ``rows`` records; truncation is reported by record."""
+        img_h, lab_h = self._headers[split]
+        h, w = self._shape
+        with _open(img_h.path) as fi, _open(lab_h.path) as fl:
+            _read_records(fi, img_h, 0, 0)
+            _read_records(fl, lab_h, 0, 0)
+            for start in range(0, img_h.count, rows):
+                n = min(rows, img_h.count - start)
+                pix = _read_records(fi, img_h, start, n)
+                lab = _read_records(fl, lab_h, start, n)
+                yield ImageBatch(
+                    split=split,
+                    ids=position_ids(split, start, start + n),
+                    labels=np.frombuffer(lab, dtype=np.uint8).astype(np.int64),
+                    images=np.frombuffer(pix, dtype=np.uint8).reshape(n, h, w),
+                    positions=np.arange(start, start + n, dtype=np.int64),
+                )
+            for f, hdr in ((fi, img_h), (fl, lab_h)):
+                if _read_records(f, hdr, hdr.count, None):
+                    raise FormatError(
+                        hdr.path, f"data continues after the {hdr.count} records the header declares"
+                    )
+
+
+def _read_records(f: BinaryIO, header: IdxHeader, start: int, n: int | None) -> bytes:
+    """Read ``n`` records (the header itself when ``start == n == 0``; one probe byte when
+    ``n`` is None), turning short reads and corrupt compression into our errors."""
+    size = header.header_bytes if n == 0 and start == 0 else (1 if n is None else n * header.record_bytes)
+    try:
+        data = f.read(size)
+    except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+        raise TruncatedError(header.path, f"compressed stream is corrupt or truncated ({exc})",
+                             record=start) from exc
+    if n is not None and len(data) < size:
+        raise TruncatedError(header.path, "file ends early", record=start + len(data) // header.record_bytes)
+    return data

@@ -1,0 +1,353 @@
+"""The pipeline's stages as plain functions, and :func:`run_pipeline` that chains them.
+
+Prefect flows (``pipelines/``) call the same stage functions one task each; tests and
+benchmarks call :func:`run_pipeline` directly. A run writes into a staging folder beside
+``out`` and moves it into place only when every stage has succeeded, so a failed run
+leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dataqual import __version__
+from dataqual.checks.base import Severity
+from dataqual.clean import CleaningPlan, plan_cleaning
+from dataqual.config import RunConfig
+from dataqual.errors import OutputError, ValidationFailed
+from dataqual.files import make_dir_public, sha256_file, write_json
+from dataqual.imageset import ImageSource
+from dataqual.ingest import detect_format, open_source
+from dataqual.profile import Profile, profile_batches
+from dataqual.spec import DatasetSpec, infer_spec, load_spec, spec_from_registry
+from dataqual.store.manifest import Lineage, SourceFile, SuiteRef
+from dataqual.store.shards import StoreResult, write_dataset
+from dataqual.validate import GxValidator, Suite, ValidationReport, load_suites, validate_profile
+
+__all__ = [
+    "ARTEFACTS",
+    "Ingested",
+    "RunOutcome",
+    "Workspace",
+    "clean",
+    "ingest",
+    "open_workspace",
+    "profile",
+    "run_pipeline",
+    "store",
+    "train",
+    "validate",
+    "write_outputs",
+]
+
+log = logging.getLogger(__name__)
+
+#: run.json key -> path relative to the run folder (a contract: users' scripts read these).
+ARTEFACTS = {
+    "manifest": "shards/manifest.json",
+    "validation": "validation.json",
+    "quarantine": "quarantine.parquet",
+    "findings": "findings.parquet",
+    "report": "report.html",
+    "data_docs": "data_docs/index.html",
+    "metrics": "model/metrics.json",
+    "profile": "profile.parquet",
+    "label_issues": "label_issues.parquet",
+}
+RUN_JSON = "run.json"
+
+
+@dataclass
+class Workspace:
+    """The staging folder of a run and the GX context shared by its validations."""
+
+    out: Path
+    staging: Path
+    config: RunConfig
+    started: str
+    validator: GxValidator | None = None
+    artefacts: dict[str, str | None] = field(default_factory=dict)
+
+    def path(self, key: str) -> Path:
+        return self.staging / ARTEFACTS[key]
+
+    def gx(self) -> GxValidator:
+        if self.validator is None:
+            self.validator = GxValidator(self.staging / "data_docs")
+        return self.validator
+
+
+@dataclass
+class Ingested:
+    """An opened source and what it is expected to look like."""
+
+    source: ImageSource
+    spec: DatasetSpec
+    format: str
+    location: Path
+    suites: list[Suite]
+
+
+@dataclass
+class RunOutcome:
+    """What a finished run produced; ``run_json`` is inside the final ``out`` folder."""
+
+    status: str
+    exit_code: int
+    run_json: Path
+    summary: dict[str, Any]
+
+
+def open_workspace(config: RunConfig) -> Workspace:
+    """Check that ``out`` may be written and create a staging folder beside it."""
+    out = Path(config.out).absolute()
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not config.overwrite:
+        raise OutputError(f"{out}: folder is not empty; choose another --out or pass --overwrite")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    make_dir_public(staging)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    return Workspace(out=out, staging=staging, config=config, started=started)
+
+
+def discard(workspace: Workspace) -> None:
+    """Remove the staging folder of a failed run."""
+    shutil.rmtree(workspace.staging, ignore_errors=True)
+
+
+def ingest(config: RunConfig) -> Ingested:
+    """Resolve the source (path or registered dataset), open it and work out its spec."""
+    suites = load_suites(config.suites_dir)
+    spec_override = load_spec(config.spec_file) if config.spec_file else None
+    if config.dataset is not None:
+        from dataqual.ingest.download import fetch_dataset
+        from dataqual.ingest.registry import get_dataset
+
+        info = get_dataset(config.dataset)
+        location = fetch_dataset(config.dataset, cache_dir=config.cache_dir, mirror=config.mirror)
+        fmt = "idx"
+        source = open_source(location, format=fmt)
+        spec = spec_override or spec_from_registry(info)
+    else:
+        assert config.source is not None
+        location = Path(config.source)
+        fmt = config.format or detect_format(location)
+        source = open_source(location, format=fmt)
+        spec = spec_override or _identified_spec(source) or infer_spec(source, location)
+    return Ingested(source=source, spec=spec, format=fmt, location=location, suites=suites)
+
+
+def _identified_spec(source: ImageSource) -> DatasetSpec | None:
+    """The registry's spec when the source files are a known dataset's official files."""
+    from dataqual.ingest.registry import identify_files
+
+    info = identify_files(source.files())
+    return spec_from_registry(info) if info is not None else None
+
+
+def profile(ingested: Ingested, config: RunConfig) -> Profile:
+    """First streaming pass: the per-image profile of every split."""
+    src = ingested.source
+    batches = chain.from_iterable(src.iter_batches(s.name, config.batch_rows) for s in src.splits())
+    return profile_batches(batches, src.shape)
+
+
+def validate(
+    workspace: Workspace, ingested: Ingested, prof: Profile, *, stage: str,
+    raw_rows: dict[str, int] | None = None,
+) -> tuple[Profile, ValidationReport]:
+    """Run analysers and suites for one stage; results join the run's Data Docs."""
+    reference = None
+    if workspace.config.reference is not None:
+        reference = Profile(table=pd.read_parquet(workspace.config.reference), thumbs=prof.thumbs[:0],
+                            shape=prof.shape)
+    return validate_profile(
+        prof, stage=stage, spec=ingested.spec, validator=workspace.gx(), suites=ingested.suites,
+        raw_rows=raw_rows, reference=reference,
+    )
+
+
+def clean(raw_profile: Profile, report: ValidationReport) -> CleaningPlan:
+    """Decide each row's fate from the raw findings."""
+    return plan_cleaning(raw_profile.table["id"], report)
+
+
+def store(workspace: Workspace, ingested: Ingested, plan: CleaningPlan) -> StoreResult:
+    """Second streaming pass: shards, quarantine and the manifest with lineage."""
+    shards_dir = workspace.path("manifest").parent
+    result = write_dataset(
+        ingested.source, plan, shards_dir, quarantine_path=workspace.path("quarantine"),
+        shard_rows=workspace.config.shard_rows, batch_rows=workspace.config.batch_rows,
+    )
+    result.manifest.lineage = _lineage(ingested)
+    result.manifest.write(shards_dir)
+    return result
+
+
+def _lineage(ingested: Ingested) -> Lineage:
+    files = [
+        SourceFile(path=str(p), bytes=p.stat().st_size, sha256=sha256_file(p))
+        for p in ingested.source.files()
+    ]
+    suites = [
+        SuiteRef(name=s.name, version=s.version, file=s.path.name, sha256=sha256_file(s.path))
+        for s in ingested.suites
+    ]
+    return Lineage(
+        source=ingested.source.description, format=ingested.format, dataset=ingested.spec.name,
+        files=files, suites=suites, dataqual_version=__version__, git_commit=_git_commit(),
+    )
+
+
+def _git_commit() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def write_outputs(
+    workspace: Workspace,
+    ingested: Ingested,
+    raw: tuple[Profile, ValidationReport],
+    cleaned: tuple[Profile, ValidationReport],
+    plan: CleaningPlan,
+    stored: StoreResult,
+) -> dict[str, Any]:
+    """Write validation.json, findings, profile, Data Docs and the HTML report; return the summary."""
+    from dataqual.report import write_report
+
+    raw_profile, raw_report = raw
+    _, clean_report = cleaned
+    blocking = [r for r in raw_report.results if not r.success and r.severity == Severity.ERROR
+                and not r.action.removes and r.action.value != "repair"]
+    success = clean_report.success and not blocking
+    summary = {
+        "success": success,
+        "dataset": ingested.spec.name,
+        "source": ingested.source.description,
+        "format": ingested.format,
+        "counts": plan.counts,
+        "splits": {k: v.model_dump() for k, v in stored.manifest.splits.items()},
+        "checks": [r.summary() for r in raw_report.results],
+        "cleaned": clean_report.summary(),
+        "blocking": [r.summary() for r in blocking],
+    }
+    write_json(workspace.path("validation"), summary)
+    findings = pd.concat([raw_report.findings(), clean_report.findings()], ignore_index=True)
+    findings = _with_actions(findings)
+    findings.to_parquet(workspace.path("findings"), index=False)
+    raw_profile.table.to_parquet(workspace.path("profile"), index=False)
+    workspace.artefacts.update({k: ARTEFACTS[k] for k in ("validation", "findings", "profile", "manifest",
+                                                          "quarantine")})
+    for name, table in {**raw_report.artefacts}.items():
+        if name in ARTEFACTS:
+            table.to_parquet(workspace.path(name), index=False)
+            workspace.artefacts[name] = ARTEFACTS[name]
+    docs = workspace.gx().build_docs()
+    workspace.artefacts["data_docs"] = ARTEFACTS["data_docs"] if docs else None
+    write_report(workspace.path("report"), summary=summary, findings=findings, raw_profile=raw_profile,
+                 quarantine=workspace.path("quarantine"), shards=workspace.path("manifest").parent,
+                 artefacts=workspace.artefacts, spec=ingested.spec)
+    workspace.artefacts["report"] = ARTEFACTS["report"]
+    return summary
+
+
+def _with_actions(findings: pd.DataFrame) -> pd.DataFrame:
+    """Findings with the action actually taken (a removed row's repairs did not happen)."""
+    if findings.empty:
+        return findings
+    raw = findings["stage"] == "raw"
+    removed_ids = set(findings.loc[raw & findings["action"].isin(["quarantine", "drop"]), "id"])
+    taken = findings["action"].copy()
+    superseded = raw & findings["id"].isin(removed_ids) & ~findings["action"].isin(["quarantine", "drop"])
+    taken[superseded] = "quarantine"
+    findings = findings.assign(action_taken=taken)
+    return findings
+
+
+def train(workspace: Workspace, summary: dict[str, Any]) -> dict[str, Any] | None:
+    """Train the reference model from the stored shards, unless refused by validation."""
+    from dataqual.train.trainer import train_from_shards
+
+    result = train_from_shards(
+        workspace.path("manifest").parent, workspace.path("metrics").parent, workspace.config.training,
+        validation_passed=bool(summary["success"]),
+    )
+    workspace.artefacts["metrics"] = ARTEFACTS["metrics"]
+    workspace.artefacts["model"] = str(Path(ARTEFACTS["metrics"]).parent / "model.keras")
+    return result.metrics
+
+
+def finish(workspace: Workspace, summary: dict[str, Any], *, training: str, seconds: float) -> RunOutcome:
+    """Write run.json and move the staging folder into place as ``out``."""
+    status = "passed" if summary["success"] else "failed_validation"
+    exit_code = 0 if summary["success"] else 1
+    run = {
+        "status": status,
+        "exit_code": exit_code,
+        "training": training,
+        **{key: workspace.artefacts.get(key) for key in ARTEFACTS},
+        "model": workspace.artefacts.get("model"),
+        "counts": summary["counts"],
+        "dataset": summary["dataset"],
+        "source": summary["source"],
+        "format": summary["format"],
+        "started": workspace.started,
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(seconds, 3),
+        "dataqual_version": __version__,
+    }
+    write_json(workspace.staging / RUN_JSON, run)
+    out = workspace.out
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}-{time.time_ns()}")
+        out.rename(old)
+    workspace.staging.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return RunOutcome(status=status, exit_code=exit_code, run_json=out / RUN_JSON, summary=run)
+
+
+def run_pipeline(config: RunConfig) -> RunOutcome:
+    """Every stage in order, without Prefect (the flows call the same functions)."""
+    started = time.perf_counter()
+    workspace = open_workspace(config)
+    try:
+        ingested = ingest(config)
+        raw_profile = profile(ingested, config)
+        raw = validate(workspace, ingested, raw_profile, stage="raw")
+        plan = clean(raw[0], raw[1])
+        stored = store(workspace, ingested, plan)
+        raw_rows = {str(k): int(v) for k, v in raw_profile.table["split"].value_counts(sort=False).items()}
+        cleaned = validate(workspace, ingested, stored.cleaned, stage="cleaned", raw_rows=raw_rows)
+        summary = write_outputs(workspace, ingested, raw, cleaned, plan, stored)
+        training = "skipped"
+        if config.train:
+            try:
+                train(workspace, summary)
+                training = "done" if summary["success"] else "forced"
+            except ValidationFailed:
+                training = "refused"
+        return finish(workspace, summary, training=training, seconds=time.perf_counter() - started)
+    except BaseException:
+        discard(workspace)
+        raise

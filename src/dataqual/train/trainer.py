@@ -1,0 +1,148 @@
+"""Train the reference model from shards and write ``metrics.json`` and the saved model."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from dataqual.errors import ConfigError, ValidationFailed
+from dataqual.files import atomic_path, write_json
+from dataqual.train.data import ShardDataset
+from dataqual.train.model import build_reference_model
+
+__all__ = ["TrainConfig", "TrainResult", "device_summary", "train_from_shards"]
+
+log = logging.getLogger(__name__)
+
+
+class TrainConfig(BaseModel):
+    """Training settings; the defaults are the reference recipe."""
+
+    epochs: int = Field(10, ge=1, description="Passes over the training split.")
+    batch_size: int = Field(128, ge=1, description="Rows per gradient step.")
+    learning_rate: float = Field(1e-3, gt=0, description="Adam learning rate.")
+    seed: int = Field(0, description="Seed for weights and shuffling.")
+    train_split: str = "train"
+    eval_split: str = "test"
+    force: bool = Field(False, description="Train even though validation failed.")
+    input_pipeline: str = Field("auto", pattern="^(auto|tf|numpy)$",
+                                description="tf.data on the TensorFlow backend, NumPy batches otherwise.")
+
+
+class TrainResult(BaseModel):
+    metrics_path: Path
+    model_path: Path
+    metrics: dict[str, Any]
+
+
+def device_summary() -> dict[str, Any]:
+    """Keras backend and whether it sees a GPU."""
+    import keras
+
+    backend = keras.backend.backend()
+    gpus: list[str] = []
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    elif backend == "jax":
+        import jax
+
+        gpus = [str(d) for d in jax.devices() if d.platform == "gpu"]
+    return {"backend": backend, "device": "GPU" if gpus else "CPU", "gpus": gpus}
+
+
+def _num_classes(*datasets: ShardDataset) -> int:
+    labels = [int(k) for ds in datasets for k in ds.manifest.splits[ds.split].label_counts]
+    return max(labels) + 1 if labels else 1
+
+
+def train_from_shards(shards: Path, out_dir: Path, config: TrainConfig, *, validation_passed: bool) -> TrainResult:
+    """Train on the train split's shards, evaluate on the eval split, write metrics and model.
+
+    Refuses (``ValidationFailed``) when validation failed, unless ``config.force``.
+    """
+    if not validation_passed and not config.force:
+        raise ValidationFailed("the data failed validation; refusing to train (use --force to train anyway)")
+    train = ShardDataset(Path(shards), config.train_split)
+    evaluation = ShardDataset(Path(shards), config.eval_split)
+    if train.rows == 0:
+        raise ConfigError(f"{shards}: the {config.train_split!r} split is empty")
+    import keras
+
+    device = device_summary()
+    model = build_reference_model(train.features, _num_classes(train, evaluation),
+                                  learning_rate=config.learning_rate, seed=config.seed)
+    use_tf = config.input_pipeline == "tf" or (config.input_pipeline == "auto" and device["backend"] == "tensorflow")
+    if use_tf:
+        data = train.to_tf(config.batch_size, shuffle=True, seed=config.seed)
+        fit_kwargs: dict[str, Any] = {}
+    else:
+        data = train.epochs(config.batch_size, seed=config.seed)
+        fit_kwargs = {"steps_per_epoch": train.steps(config.batch_size)}
+    timer = _EpochTimer()
+    started = time.perf_counter()
+    history = model.fit(data, epochs=config.epochs, verbose=0, callbacks=[timer], **fit_kwargs)
+    train_seconds = time.perf_counter() - started
+    y_true, y_pred = [], []
+    for x, y in evaluation.batches(1024):
+        y_pred.append(np.argmax(model.predict_on_batch(x), axis=1))
+        y_true.append(y)
+    truth = np.concatenate(y_true) if y_true else np.zeros(0, np.int64)
+    pred = np.concatenate(y_pred) if y_pred else np.zeros(0, np.int64)
+    per_class = {
+        str(c): float(np.mean(pred[truth == c] == c)) for c in np.unique(truth)
+    }
+    # Throughput over epochs after the first, which pays for tracing and warm-up.
+    steady = timer.durations[1:] or timer.durations
+    metrics = {
+        "test_accuracy": float(np.mean(pred == truth)) if len(truth) else None,
+        "epochs": config.epochs,
+        "images_per_second": float(train.rows * len(steady) / sum(steady)) if sum(steady) else None,
+        "per_class_accuracy": per_class,
+        "train_rows": train.rows,
+        "test_rows": evaluation.rows,
+        "train_seconds": train_seconds,
+        "epoch_seconds": timer.durations,
+        "final_train_loss": float(history.history["loss"][-1]),
+        "final_train_accuracy": float(history.history["accuracy"][-1]),
+        "batch_size": config.batch_size,
+        "input_pipeline": "tf.data" if use_tf else "numpy",
+        "forced": not validation_passed,
+        **device,
+    }
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_path = out_dir / "model.keras"
+    with atomic_path(model_path) as tmp:
+        keras.saving.save_model(model, tmp.with_suffix(".keras"))
+        tmp.with_suffix(".keras").replace(tmp)
+    metrics_path = write_json(out_dir / "metrics.json", metrics)
+    log.info("trained %d epochs: test accuracy %.4f", config.epochs, metrics["test_accuracy"] or 0)
+    return TrainResult(metrics_path=metrics_path, model_path=model_path, metrics=metrics)
+
+
+class _EpochTimer:
+    """A Keras callback recording wall time per epoch (built lazily to keep keras import local)."""
+
+    def __new__(cls) -> Any:
+        import keras
+
+        class Timer(keras.callbacks.Callback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.durations: list[float] = []
+                self._t = 0.0
+
+            def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+                self._t = time.perf_counter()
+
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                self.durations.append(time.perf_counter() - self._t)
+
+        return Timer()

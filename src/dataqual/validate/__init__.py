@@ -1,0 +1,104 @@
+"""Validate: run analysers and GX suites on a profile, one stage at a time."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from dataqual.checks.analysis import Analyser, AnalysisContext
+from dataqual.profile import Profile
+from dataqual.spec import DatasetSpec
+from dataqual.validate.gx_engine import GxValidator
+from dataqual.validate.report import FINDINGS_COLUMNS, ValidationReport
+from dataqual.validate.suites import Suite, default_suites_dir, load_suites
+
+__all__ = [
+    "FINDINGS_COLUMNS",
+    "GxValidator",
+    "Suite",
+    "ValidationReport",
+    "default_analysers",
+    "default_suites_dir",
+    "load_suites",
+    "split_parameters",
+    "validate_profile",
+]
+
+log = logging.getLogger(__name__)
+
+
+def default_analysers() -> list[Analyser]:
+    """The analysers a run uses unless told otherwise."""
+    from dataqual.checks.duplicates import ExactDuplicates
+
+    return [ExactDuplicates()]
+
+
+def split_parameters(
+    spec: DatasetSpec, split: str | None, shape: tuple[int, int], raw_rows: dict[str, int]
+) -> dict[str, Any]:
+    """Values for the ``$PARAMETER`` placeholders of the suites, for one split."""
+    base = raw_rows.get(split) if split else sum(raw_rows.values())
+    declared = spec.expected_rows.get(split) if split else None
+    reference_rows = declared if declared is not None else base
+    return {
+        "classes": list(spec.classes),
+        "expected_rows": declared,
+        "min_rows_after_cleaning": (
+            None if reference_rows is None
+            else math.ceil(reference_rows * (1 - spec.max_quarantine_fraction))
+        ),
+        "crop_limit_rows": shape[0] - 1,
+        "crop_limit_cols": shape[1] - 1,
+    }
+
+
+def validate_profile(
+    profile: Profile,
+    *,
+    stage: str,
+    spec: DatasetSpec,
+    validator: GxValidator,
+    suites: Sequence[Suite] | None = None,
+    analysers: Sequence[Analyser] | None = None,
+    raw_rows: dict[str, int] | None = None,
+    reference: Profile | None = None,
+) -> tuple[Profile, ValidationReport]:
+    """Enrich the profile with analyser columns, then validate each split with every suite.
+
+    Returns the enriched profile (a new object; the input is not modified) and the report.
+    ``raw_rows`` are the rows per split before cleaning (defaults to this profile's counts).
+    """
+    suites = list(suites) if suites is not None else load_suites()
+    analysers = list(analysers) if analysers is not None else default_analysers()
+    settings: dict[str, dict[str, Any]] = {}
+    for suite in suites:
+        settings.update(suite.meta.analysers)
+    table = profile.table.copy(deep=False)
+    results = []
+    artefacts = {}
+    for analyser in analysers:
+        context = AnalysisContext(stage=stage, spec=spec, settings=settings.get(analyser.name, {}),
+                                  reference=reference)
+        analysis = analyser.analyse(replace(profile, table=table), context)
+        for column, values in analysis.columns.items():
+            table[column] = values
+        results.extend(analysis.results)
+        artefacts.update(analysis.artefacts)
+    enriched = replace(profile, table=table)
+    counts = {str(k): int(v) for k, v in table["split"].value_counts(sort=False).items()}
+    raw_rows = raw_rows or counts
+    for suite in suites:
+        if suite.meta.scope == "dataset":
+            params = split_parameters(spec, None, profile.shape, raw_rows)
+            results.extend(validator.validate(table, suite, stage=stage, split=None, parameters=params))
+            continue
+        for split in enriched.splits:
+            part = table[table["split"] == split].reset_index(drop=True)
+            params = split_parameters(spec, split, profile.shape, raw_rows)
+            results.extend(validator.validate(part, suite, stage=stage, split=split, parameters=params))
+    log.info("%s validation: %d checks, %d failed", stage, len(results), sum(not r.success for r in results))
+    return enriched, ValidationReport(stage=stage, results=results, artefacts=artefacts)

@@ -1,0 +1,153 @@
+"""The Great Expectations adapter: runs our suites on profile tables and builds Data Docs.
+
+Everything GX-specific lives here, so the rest of dataqual sees only
+:class:`~dataqual.checks.base.CheckResult`. One ephemeral GX context per pipeline run holds
+every validation (raw and cleaned, each split), and Data Docs are built once at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dataqual.checks.base import CheckResult
+from dataqual.validate.suites import ExpectationMeta, Suite
+
+__all__ = ["GxValidator"]
+
+log = logging.getLogger(__name__)
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+_SITE = "dataqual"
+_RESULT_FORMAT = {"result_format": "COMPLETE", "unexpected_index_column_names": ["id"]}
+
+
+def _parameters_of(kwargs: Any) -> set[str]:
+    if isinstance(kwargs, dict):
+        if set(kwargs) == {"$PARAMETER"}:
+            return {kwargs["$PARAMETER"]}
+        return set().union(*(_parameters_of(v) for v in kwargs.values())) if kwargs else set()
+    if isinstance(kwargs, list):
+        return set().union(*(_parameters_of(v) for v in kwargs)) if kwargs else set()
+    return set()
+
+
+class GxValidator:
+    """Validates profile DataFrames with GX suites; results accumulate for one Data Docs site."""
+
+    def __init__(self, docs_dir: Path | None = None) -> None:
+        import great_expectations as gx  # heavy: imported only when validation runs
+
+        self._gx = gx
+        self._context = gx.get_context(mode="ephemeral")
+        self._context.variables.progress_bars = {"globally": False}  # type: ignore[assignment]
+        self._source = self._context.data_sources.add_pandas("profiles")
+        self._docs_dir = Path(docs_dir) if docs_dir else None
+        if self._docs_dir is not None:
+            self._context.add_data_docs_site(
+                site_name=_SITE,
+                site_config={
+                    "class_name": "SiteBuilder",
+                    "store_backend": {
+                        "class_name": "TupleFilesystemStoreBackend",
+                        "base_directory": str(self._docs_dir),
+                    },
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                },
+            )
+        self._suite_names: set[str] = set()
+
+    def validate(
+        self,
+        table: pd.DataFrame,
+        suite: Suite,
+        *,
+        stage: str,
+        split: str | None,
+        parameters: dict[str, Any],
+    ) -> list[CheckResult]:
+        """Run the suite's expectations for ``stage`` on ``table``; unresolvable ones are skipped."""
+        gx = self._gx
+        selected = suite.for_stage(stage)  # type: ignore[arg-type]
+        runnable: list[tuple[dict[str, Any], ExpectationMeta]] = []
+        results: list[CheckResult] = []
+        for exp, meta in selected:
+            missing = sorted(p for p in _parameters_of(exp["kwargs"]) if parameters.get(p) is None)
+            if missing:
+                results.append(self._skipped(meta, suite, stage, split, f"not declared: {', '.join(missing)}"))
+            else:
+                runnable.append((exp, meta))
+        if not runnable:
+            return results
+        label = f"{stage}_{split or 'all'}"
+        name = f"{suite.name}.{label}"
+        gx_suite = gx.ExpectationSuite(
+            name=name,
+            expectations=[copy.deepcopy(e) for e, _ in runnable],
+            meta={"dataqual": suite.meta.model_dump(), "source_file": suite.path.name},
+        )
+        gx_suite = self._context.suites.add(gx_suite)
+        asset = self._source.add_dataframe_asset(name=f"{suite.name}_{label}")
+        batch_def = asset.add_batch_definition_whole_dataframe("profile")
+        vd = self._context.validation_definitions.add(
+            gx.ValidationDefinition(name=name, data=batch_def, suite=gx_suite)
+        )
+        run = vd.run(
+            batch_parameters={"dataframe": table},
+            expectation_parameters={k: v for k, v in parameters.items() if v is not None},
+            result_format=_RESULT_FORMAT,
+        )
+        for res, (_, meta) in zip(run.results, runnable, strict=True):
+            results.append(self._convert(res, meta, suite, stage, split, len(table)))
+        return results
+
+    def build_docs(self) -> Path | None:
+        """Render Data Docs for every validation so far; returns the index page."""
+        if self._docs_dir is None:
+            return None
+        self._context.build_data_docs(site_names=[_SITE])
+        index = self._docs_dir / "index.html"
+        return index if index.is_file() else None
+
+    @staticmethod
+    def _skipped(meta: ExpectationMeta, suite: Suite, stage: str, split: str | None, why: str) -> CheckResult:
+        return CheckResult(
+            name=meta.check, description=meta.description, severity=meta.severity, action=meta.action,
+            success=True, split=split, stage=stage, suite=suite.name, engine="gx", skipped=why,
+            repair=meta.repair,
+        )
+
+    @staticmethod
+    def _convert(
+        res: Any, meta: ExpectationMeta, suite: Suite, stage: str, split: str | None, rows: int
+    ) -> CheckResult:
+        result = dict(res.result or {})
+        ids = np.array([], dtype=str)
+        details = np.array([], dtype=str)
+        observed: dict[str, Any] = {}
+        if "unexpected_index_list" in result:
+            index_list = result.get("unexpected_index_list") or []
+            ids = np.array([str(row["id"]) for row in index_list], dtype=str)
+            column = res.expectation_config.kwargs.get("column", "")
+            values = result.get("unexpected_list") or []
+            details = np.char.add(f"{column}=", np.array([str(v) for v in values], dtype=str))
+            observed["unexpected_count"] = int(result.get("unexpected_count", len(ids)))
+            observed["unexpected_percent"] = float(result.get("unexpected_percent") or 0.0)
+        else:
+            observed["observed_value"] = result.get("observed_value")
+            details_obj = result.get("details")
+            if details_obj:
+                observed["details"] = str(details_obj)
+        if res.exception_info and res.exception_info.get("raised_exception"):
+            observed["exception"] = res.exception_info.get("exception_message")
+        return CheckResult(
+            name=meta.check, description=meta.description, severity=meta.severity, action=meta.action,
+            success=bool(res.success), split=split, stage=stage, ids=ids, details=details,
+            element_count=rows, observed=observed, repair=meta.repair, suite=suite.name, engine="gx",
+        )
