@@ -1,0 +1,1 @@
+"""Prefect 3 flows, deployments and the ``dataqual`` command line: thin wiring over the library."""

@@ -44,6 +44,7 @@ __all__ = [
     "clean",
     "ingest",
     "open_workspace",
+    "preflight",
     "profile",
     "run_pipeline",
     "store",
@@ -112,16 +113,35 @@ class RunOutcome:
 
 def open_workspace(config: RunConfig) -> Workspace:
     """Check that ``out`` may be written and create a staging folder beside it."""
+    preflight_output(config)
     out = Path(config.out).absolute()
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not config.overwrite:
-        raise OutputError(f"{out}: folder is not empty; choose another --out or pass --overwrite")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     make_dir_public(staging)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     return Workspace(out=out, staging=staging, config=config, started=started)
+
+
+def preflight_output(config: RunConfig) -> None:
+    """Refuse an ``out`` that is a file, or a non-empty folder unless overwriting."""
+    out = Path(config.out).absolute()
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not config.overwrite:
+        raise OutputError(f"{out}: folder is not empty; choose another --out or pass --overwrite")
+
+
+def preflight(config: RunConfig) -> None:
+    """Fail fast, before any work: the output may be written and a local source opens.
+
+    Opening a source reads and checks only its headers, so this costs milliseconds.
+    """
+    preflight_output(config)
+    load_suites(config.suites_dir)
+    if config.spec_file is not None:
+        load_spec(config.spec_file)
+    if config.source is not None:
+        open_source(config.source, format=config.format)
 
 
 def discard(workspace: Workspace) -> None:

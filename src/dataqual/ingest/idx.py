@@ -119,12 +119,14 @@ def read_idx_header(path: Path, expected_ndim: int | None = None) -> IdxHeader:
     declared = header.header_bytes + header.count * header.record_bytes
     actual = _uncompressed_size(path, compressed)
     if not compressed and actual is not None and actual != declared:
-        kind = TruncatedError if actual < declared else FormatError
-        raise kind(
-            path,
+        problem = (
             f"header declares {header.count} records of {header.record_bytes} bytes "
-            f"({declared} bytes in all) but the file holds {actual} bytes",
+            f"({declared} bytes in all) but the file holds {actual} bytes"
         )
+        if actual < declared:
+            # Name the first record that is missing or cut short, as the streaming read would.
+            raise TruncatedError(path, problem, record=(actual - header.header_bytes) // header.record_bytes)
+        raise FormatError(path, problem)
     if compressed and actual is not None and actual != declared % 2**32:
         raise TruncatedError(
             path,

@@ -1,15 +1,37 @@
-"""Format detection and the one entry point, :func:`open_source`."""
+"""Format detection and the one entry point, :func:`open_source`.
+
+Detection looks at content, not names alone:
+
+* a folder with IDX image/label pairs -> ``idx``; with ``manifest.json`` or Parquet files
+  (``*.parquet`` or ``<split>/*.parquet``) -> ``parquet``; with ``*.csv``/``*.csv.gz``
+  files -> ``csv``; with class folders of image files -> ``images``;
+* a file starting with the zip magic ``PK`` -> ``npz``; with ``PAR1`` -> ``parquet``;
+  gzip-compressed or plain text with commas -> ``csv``.
+
+``format=`` forces a reader. Readers stream; see each module for what it accepts.
+"""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from dataqual.errors import ConfigError, SourceError
+from dataqual.errors import ConfigError, SourceError, TruncatedError
 from dataqual.imageset import ImageSource
+from dataqual.ingest.csv import CsvSource, find_csv_files
 from dataqual.ingest.idx import IdxSource, find_idx_pairs
+from dataqual.ingest.images import ImageFolderSource, looks_like_image_folder
+from dataqual.ingest.npz import NpzSource
+from dataqual.ingest.parquet import ParquetSource, find_parquet_files
+from dataqual.ingest.split import SplitSpec, StratifiedSplitSource
 
-__all__ = ["FORMATS", "detect_format", "open_source"]
+__all__ = ["FORMATS", "FORMAT_OPTIONS", "detect_format", "open_source"]
+
+_SNIFF_BYTES = 64 << 10
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+_GZIP_MAGIC = b"\x1f\x8b"
+_IMAGE_MAGICS = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM")
 
 
 def _open_idx(path: Path) -> ImageSource:
@@ -19,10 +41,97 @@ def _open_idx(path: Path) -> ImageSource:
                             "*-labels-idx1-ubyte[.gz] files")
 
 
-#: Format name -> opener. Each opener takes the path given by the user.
-FORMATS: dict[str, Callable[[Path], ImageSource]] = {
+def _open_npz(path: Path) -> ImageSource:
+    if path.is_dir():
+        raise SourceError(path, "an npz source is one .npz file, not a folder")
+    return NpzSource(path)
+
+
+def _open_csv(path: Path, *, shape: tuple[int, int] | None = None) -> ImageSource:
+    return CsvSource.from_path(path, shape=shape)
+
+
+def _open_images(path: Path, *, shape: tuple[int, int] | None = None) -> ImageSource:
+    if not path.is_dir():
+        raise SourceError(path, "an image source is a folder: ROOT/<label>/*.png or "
+                                "ROOT/<split>/<label>/*.png")
+    return ImageFolderSource(path, shape=shape)
+
+
+def _open_parquet(path: Path, **options: object) -> ImageSource:
+    return ParquetSource.from_path(path, **options)  # type: ignore[arg-type]
+
+
+#: Format name -> opener. Each opener takes the path given by the user, plus the
+#: keyword options of :data:`FORMAT_OPTIONS`.
+FORMATS: dict[str, Callable[..., ImageSource]] = {
     "idx": _open_idx,
+    "npz": _open_npz,
+    "csv": _open_csv,
+    "images": _open_images,
+    "parquet": _open_parquet,
 }
+
+#: Keyword options each format's opener accepts.
+FORMAT_OPTIONS: dict[str, frozenset[str]] = {
+    "idx": frozenset(),
+    "npz": frozenset(),
+    "csv": frozenset({"shape"}),
+    "images": frozenset({"shape"}),
+    "parquet": frozenset({"shape", "label_column", "image_column", "split_column"}),
+}
+
+
+def _looks_like_csv(data: bytes) -> bool:
+    """Text (no NULs, few control bytes) with commas. Invalid UTF-8 still counts: the CSV
+    reader then names the offending line, which helps more than 'unknown format'."""
+    if not data or b"\x00" in data or b"," not in data:
+        return False
+    control = sum(data.count(bytes([c])) for c in range(32) if c not in (9, 10, 13))
+    return control * 100 <= len(data)
+
+
+def _detect_file(path: Path) -> str:
+    if path.stat().st_size == 0:
+        raise TruncatedError(path, "file is empty")
+    with path.open("rb") as f:
+        head = f.read(_SNIFF_BYTES)
+    if head[:4] in _ZIP_MAGICS:
+        return "npz"
+    if head[:4] == b"PAR1":
+        return "parquet"
+    if head[:6] == b"\x93NUMPY":
+        raise SourceError(path, "a single .npy array is not a dataset",
+                          hint="save x_train, y_train, x_test, y_test together with np.savez")
+    if head.startswith(_IMAGE_MAGICS):
+        raise SourceError(path, "a single image is not a dataset",
+                          hint="point at the folder holding <label>/ image folders")
+    if head[:2] == _GZIP_MAGIC:
+        try:  # the head of the stream only: a truncated file is the reader's to report
+            head = zlib.decompressobj(wbits=31).decompress(head, _SNIFF_BYTES)
+        except zlib.error as exc:
+            raise SourceError(path, f"gzip file cannot be decompressed: {exc}") from exc
+    if head[:3] == b"\x00\x00\x08":
+        raise SourceError(path, "an IDX file on its own is not a dataset",
+                          hint="point at the folder holding the images and labels files")
+    if _looks_like_csv(head):
+        return "csv"
+    raise SourceError(path, "cannot tell the format of this file",
+                      hint=f"pass --format, one of: {', '.join(sorted(FORMATS))}")
+
+
+def _detect_folder(path: Path) -> str:
+    if find_idx_pairs(path):
+        return "idx"
+    by_dir, flat = find_parquet_files(path)
+    if (path / "manifest.json").is_file() or by_dir or flat:
+        return "parquet"
+    if find_csv_files(path):
+        return "csv"
+    if looks_like_image_folder(path):
+        return "images"
+    raise SourceError(path, "cannot tell the format of this folder",
+                      hint=f"pass --format, one of: {', '.join(sorted(FORMATS))}")
 
 
 def detect_format(path: Path) -> str:
@@ -30,18 +139,44 @@ def detect_format(path: Path) -> str:
     path = Path(path)
     if not path.exists():
         raise SourceError(path, "no such file or folder")
-    if path.is_dir() and find_idx_pairs(path):
-        return "idx"
-    raise SourceError(path, "cannot tell the format of this source",
-                      hint=f"pass --format, one of: {', '.join(sorted(FORMATS))}")
+    try:
+        return _detect_folder(path) if path.is_dir() else _detect_file(path)
+    except PermissionError as exc:
+        raise SourceError(path, f"cannot read: {exc.strerror}") from exc
 
 
-def open_source(path: str | Path, format: str | None = None) -> ImageSource:
-    """Open a dataset for streaming; ``format`` forces a reader instead of detection."""
+def open_source(
+    path: str | Path,
+    format: str | None = None,
+    *,
+    split: SplitSpec | None = None,
+    shape: tuple[int, int] | None = None,
+    label_column: str | None = None,
+    image_column: str | None = None,
+    split_column: str | None = None,
+) -> ImageSource:
+    """Open a dataset for streaming; ``format`` forces a reader instead of detection.
+
+    ``split`` cuts a single-split source into train/test (see
+    :class:`~dataqual.ingest.split.SplitSpec`); ``shape`` fixes the image shape (csv,
+    images, parquet); the ``*_column`` options name Parquet columns. An option the format
+    does not take is a :class:`~dataqual.errors.ConfigError`.
+    """
     path = Path(path)
     if not path.exists():
         raise SourceError(path, "no such file or folder")
     fmt = format or detect_format(path)
     if fmt not in FORMATS:
         raise ConfigError(f"unknown format {fmt!r}; known formats: {', '.join(sorted(FORMATS))}")
-    return FORMATS[fmt](path)
+    options = {k: v for k, v in {"shape": shape, "label_column": label_column,
+                                 "image_column": image_column,
+                                 "split_column": split_column}.items() if v is not None}
+    extra = sorted(set(options) - FORMAT_OPTIONS[fmt])
+    if extra:
+        raise ConfigError(f"option {', '.join(extra)} does not apply to format {fmt!r}")
+    if shape is not None and (len(shape) != 2 or min(shape) <= 0):
+        raise ConfigError(f"shape must be (height, width) with positive sizes, got {shape!r}")
+    source = FORMATS[fmt](path, **options)
+    if split is not None:
+        source = StratifiedSplitSource(source, split)
+    return source

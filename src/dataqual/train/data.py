@@ -117,7 +117,8 @@ class ShardDataset:
                 tf.TensorSpec(shape=(None,), dtype=tf.int64),
             ),
         )
-        ds = ds.rebatch(batch_size).map(
+        steps = self.steps(batch_size)
+        ds = ds.rebatch(batch_size).apply(tf.data.experimental.assert_cardinality(steps)).map(
             lambda x, y: (tf.cast(x, tf.float32) / 255.0, y), num_parallel_calls=tf.data.AUTOTUNE
         )
         return ds.prefetch(tf.data.AUTOTUNE)

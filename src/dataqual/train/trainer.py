@@ -81,7 +81,7 @@ def train_from_shards(shards: Path, out_dir: Path, config: TrainConfig, *, valid
     use_tf = config.input_pipeline == "tf" or (config.input_pipeline == "auto" and device["backend"] == "tensorflow")
     if use_tf:
         data = train.to_tf(config.batch_size, shuffle=True, seed=config.seed)
-        fit_kwargs: dict[str, Any] = {}
+        fit_kwargs: dict[str, Any] = {"shuffle": False}  # the pipeline shuffles
     else:
         data = train.epochs(config.batch_size, seed=config.seed)
         fit_kwargs = {"steps_per_epoch": train.steps(config.batch_size)}

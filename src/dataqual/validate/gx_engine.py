@@ -38,6 +38,15 @@ def _parameters_of(kwargs: Any) -> set[str]:
     return set()
 
 
+_TAG = "dataqual_index"
+
+
+def _tagged(expectation: dict[str, Any], index: int) -> dict[str, Any]:
+    tagged = copy.deepcopy(expectation)
+    tagged.setdefault("meta", {})[_TAG] = index
+    return tagged
+
+
 class GxValidator:
     """Validates profile DataFrames with GX suites; results accumulate for one Data Docs site."""
 
@@ -89,7 +98,7 @@ class GxValidator:
         name = f"{suite.name}.{label}"
         gx_suite = gx.ExpectationSuite(
             name=name,
-            expectations=[copy.deepcopy(e) for e, _ in runnable],
+            expectations=[_tagged(e, i) for i, (e, _) in enumerate(runnable)],
             meta={"dataqual": suite.meta.model_dump(), "source_file": suite.path.name},
         )
         gx_suite = self._context.suites.add(gx_suite)
@@ -103,8 +112,10 @@ class GxValidator:
             expectation_parameters={k: v for k, v in parameters.items() if v is not None},
             result_format=_RESULT_FORMAT,
         )
-        for res, (_, meta) in zip(run.results, runnable, strict=True):
-            results.append(self._convert(res, meta, suite, stage, split, len(table)))
+        # GX orders results by how it computes metrics, not as listed: match them by our tag.
+        by_index = {int(res.expectation_config.meta[_TAG]): res for res in run.results}
+        for i, (_, meta) in enumerate(runnable):
+            results.append(self._convert(by_index[i], meta, suite, stage, split, len(table)))
         return results
 
     def build_docs(self) -> Path | None:

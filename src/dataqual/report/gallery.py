@@ -1,0 +1,272 @@
+"""Galleries of flagged rows: one per finding type, capped, with duplicates and leaks as pairs.
+
+Planning (which ids to show) is separate from rendering so the page can fetch every image it
+needs in one pass over the quarantine table and the shards.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from dataqual.report.images import StoredImage, png_data_uri
+from dataqual.report.markup import esc, fmt_count, fmt_score, slug
+
+__all__ = [
+    "DEFAULT_CAP",
+    "Gallery",
+    "GalleryRow",
+    "RowInfo",
+    "label_queue",
+    "plan_galleries",
+    "render_gallery",
+    "render_label_queue",
+    "row_info",
+]
+
+#: Images shown per finding type; the rest are counted, not shown.
+DEFAULT_CAP = 24
+
+#: ``key=<id>`` in a finding's detail names the row it pairs with.
+_PARTNER_RE = re.compile(r"\b(near_duplicate_of|duplicate_of|leaks_into)=([^\s,;]+)")
+_RELATION = {
+    "duplicate_of": "duplicate of",
+    "near_duplicate_of": "near duplicate of",
+    "leaks_into": "leaks into",
+    "content_hash": "same image as",
+}
+#: Checks whose partner comes from a profile column when the detail does not name it.
+_CHECK_PARTNER_COLUMN = {
+    "exact_duplicate": "duplicate_of",
+    "leakage": "leaks_into",
+    "near_duplicate": "near_duplicate_of",
+    "duplicate_label_conflict": "content_hash",
+}
+_ACTION_WORD = {"quarantine": "quarantined", "drop": "dropped", "repair": "repaired", "flag": "flagged"}
+_SEVERITY_ORDER = {"error": 0, "warning": 1}
+
+
+@dataclass(frozen=True)
+class GalleryRow:
+    """One shown finding; ``partner`` is the row it duplicates or leaks into, if any."""
+
+    id: str
+    split: str
+    detail: str
+    action_taken: str
+    partner: str | None = None
+    relation: str = ""
+
+
+@dataclass
+class Gallery:
+    """The shown rows of one finding type (check at a stage) and how many it has in all."""
+
+    check: str
+    stage: str
+    severity: str
+    action: str
+    total: int
+    rows: list[GalleryRow] = field(default_factory=list)
+
+    @property
+    def anchor(self) -> str:
+        return slug("g", self.stage, self.check)
+
+    @property
+    def hidden(self) -> int:
+        return self.total - len(self.rows)
+
+    def ids(self) -> set[str]:
+        return {r.id for r in self.rows} | {r.partner for r in self.rows if r.partner}
+
+
+@dataclass(frozen=True)
+class RowInfo:
+    """What is known about a row's label: given, suggested and the label-quality score."""
+
+    label: object = None
+    suggested: object = None
+    score: object = None
+
+
+def _text(series: pd.Series) -> pd.Series:
+    return series.astype("string").fillna("")
+
+
+def plan_galleries(findings: pd.DataFrame, profile: pd.DataFrame | None, cap: int = DEFAULT_CAP) -> list[Gallery]:
+    """Row-level findings grouped by (stage, check): raw first, errors first, then by size."""
+    if findings is None or findings.empty or "id" not in findings:
+        return []
+    f = findings.assign(
+        id=_text(findings["id"]),
+        split=_text(findings["split"]) if "split" in findings else "",
+        detail=_text(findings["detail"]) if "detail" in findings else "",
+        stage=_text(findings["stage"]) if "stage" in findings else "raw",
+        severity=_text(findings["severity"]) if "severity" in findings else "",
+        action=_text(findings["action"]) if "action" in findings else "",
+    )
+    taken = findings["action_taken"] if "action_taken" in findings else findings.get("action")
+    f["action_taken"] = _text(taken) if taken is not None else ""
+    f = f[f["id"] != ""]
+    galleries = []
+    for (stage, check), group in f.groupby(["stage", "check"], sort=False):
+        group = group.drop_duplicates("id")
+        first = group.iloc[0]
+        galleries.append(Gallery(check=str(check), stage=str(stage), severity=str(first["severity"]),
+                                 action=str(first["action"]), total=len(group),
+                                 rows=[GalleryRow(id=r.id, split=r.split, detail=r.detail,
+                                                  action_taken=r.action_taken)
+                                       for r in group.head(cap).itertuples(index=False)]))
+    galleries.sort(key=lambda g: (g.stage != "raw", _SEVERITY_ORDER.get(g.severity, 2), -g.total, g.check))
+    _add_partners(galleries, profile)
+    return galleries
+
+
+def _add_partners(galleries: list[Gallery], profile: pd.DataFrame | None) -> None:
+    table = None
+    wanted = {r.id for g in galleries for r in g.rows}
+    if profile is not None and "id" in profile and wanted:
+        table = profile[profile["id"].isin(wanted)].drop_duplicates("id").set_index("id")
+    by_hash: dict[str, list[str]] = {}
+    if profile is not None and table is not None and "content_hash" in table:
+        hashes = set(table["content_hash"].dropna())
+        same = profile[profile["content_hash"].isin(hashes)]
+        for rid, h in zip(same["id"].tolist(), same["content_hash"].tolist(), strict=True):
+            by_hash.setdefault(str(h), []).append(str(rid))
+    for gallery in galleries:
+        column = _CHECK_PARTNER_COLUMN.get(gallery.check)
+        for i, row in enumerate(gallery.rows):
+            partner, relation = None, ""
+            match = _PARTNER_RE.search(row.detail)
+            if match:
+                partner, relation = match.group(2), _RELATION[match.group(1)]
+            elif column and table is not None and column in table and row.id in table.index:
+                value = table.at[row.id, column]
+                if column == "content_hash":
+                    others = [o for o in by_hash.get(str(value), []) if o != row.id]
+                    partner = others[0] if others else None
+                elif not pd.isna(value) and str(value):
+                    partner = str(value)
+                relation = _RELATION[column]
+            if partner:
+                gallery.rows[i] = GalleryRow(row.id, row.split, row.detail, row.action_taken, partner,
+                                             relation)
+
+
+def row_info(ids: set[str], profile: pd.DataFrame | None, label_issues: pd.DataFrame | None) -> dict[str, RowInfo]:
+    """Label, suggested label and score of ``ids`` from the profile and the review queue."""
+    info: dict[str, dict[str, object]] = {i: {} for i in ids}
+    if profile is not None and "id" in profile and ids:
+        part = profile[profile["id"].isin(ids)]
+        for column, key in (("label", "label"), ("suggested_label", "suggested"), ("label_quality", "score")):
+            if column in part:
+                for rid, value in zip(part["id"].tolist(), part[column].tolist(), strict=True):
+                    if not pd.isna(value):
+                        info[str(rid)][key] = value
+    if label_issues is not None and "id" in label_issues and ids:
+        part = label_issues[label_issues["id"].astype("string").isin(ids)]
+        for column, key in (("given_label", "label"), ("suggested_label", "suggested"), ("score", "score")):
+            if column in part:
+                for rid, value in zip(part["id"].tolist(), part[column].tolist(), strict=True):
+                    if not pd.isna(value):
+                        info[str(rid)][key] = value
+    return {i: RowInfo(**v) for i, v in info.items()}
+
+
+def _img(rid: str, images: dict[str, StoredImage], thumb: np.ndarray | None = None) -> str:
+    if thumb is not None:
+        return f'<img class="thumb" alt="{esc(rid)} before repair" src="{png_data_uri(thumb)}">'
+    stored = images.get(rid)
+    if stored is None:
+        return '<div class="noimg" title="image not found in the quarantine table or the shards">no image</div>'
+    return f'<img alt="{esc(rid)}" src="{png_data_uri(stored.image)}">'
+
+
+def _label_line(rid: str, images: dict[str, StoredImage], info: dict[str, RowInfo]) -> str:
+    known = info.get(rid, RowInfo())
+    stored = images.get(rid)
+    label = stored.label if stored is not None and stored.label is not None else known.label
+    parts = [f'label <b>{esc("?" if label is None else label)}</b>']
+    if known.suggested is not None and str(known.suggested) != str(label):
+        parts.append(f'<span class="sugg">→ {esc(known.suggested)}</span>')
+    if known.score is not None:
+        parts.append(f'<span class="score" title="label quality score">{esc(fmt_score(known.score))}</span>')
+    return f'<div class="meta">{" ".join(parts)}</div>'
+
+
+def _tile(row: GalleryRow, images: dict[str, StoredImage], info: dict[str, RowInfo],
+          thumbs: dict[str, np.ndarray]) -> str:
+    word = _ACTION_WORD.get(row.action_taken, row.action_taken)
+    badge = f'<span class="badge {slug(row.action_taken)}">{esc(word)}</span>' if word else ""
+    detail = f'<div class="detail" title="{esc(row.detail)}">{esc(row.detail)}</div>' if row.detail else ""
+    if row.partner:
+        cells = [(row.id, _img(row.id, images)), (row.partner, _img(row.partner, images))]
+        body = "".join(
+            f'<div class="cell">{img}<div class="rid" title="{esc(rid)}">{esc(rid)}</div>'
+            f"{_label_line(rid, images, info)}</div>"
+            + (f'<div class="rel">{esc(row.relation)}</div>' if k == 0 else "")
+            for k, (rid, img) in enumerate(cells)
+        )
+        return f'<figure class="tile pair">{body}<figcaption>{detail}{badge}</figcaption></figure>'
+    if row.action_taken == "repair" and row.id in thumbs:
+        body = (f'<div class="cell">{_img(row.id, images, thumbs[row.id])}<div class="rid">before</div></div>'
+                f'<div class="rel">repaired</div>'
+                f'<div class="cell">{_img(row.id, images)}<div class="rid">after</div></div>')
+        return (f'<figure class="tile pair"><div class="rid" title="{esc(row.id)}">{esc(row.id)}</div>'
+                f'<div class="cells">{body}</div>{_label_line(row.id, images, info)}'
+                f"<figcaption>{detail}{badge}</figcaption></figure>")
+    return (f'<figure class="tile">{_img(row.id, images)}<div class="rid" title="{esc(row.id)}">{esc(row.id)}</div>'
+            f"{_label_line(row.id, images, info)}<figcaption>{detail}{badge}</figcaption></figure>")
+
+
+def render_gallery(gallery: Gallery, images: dict[str, StoredImage], info: dict[str, RowInfo],
+                   thumbs: dict[str, np.ndarray], description: str = "") -> str:
+    """One finding type: heading with counts, tiles, and how many rows are not shown."""
+    stage = "" if gallery.stage == "raw" else f' <span class="stage">{esc(gallery.stage)}</span>'
+    sev = f'<span class="badge {slug(gallery.severity)}">{esc(gallery.severity)}</span>'
+    more = (f'<p class="more">{fmt_count(gallery.hidden)} more not shown (first {len(gallery.rows)} of '
+            f"{fmt_count(gallery.total)}); see findings.parquet.</p>" if gallery.hidden > 0 else "")
+    desc = f'<p class="desc">{esc(description)}</p>' if description else ""
+    tiles = "".join(_tile(r, images, info, thumbs) for r in gallery.rows)
+    return (f'<section class="gallery-block" id="{gallery.anchor}" data-check="{esc(gallery.check)}">'
+            f"<h3>{esc(gallery.check)}{stage} {sev} <small>{fmt_count(gallery.total)} "
+            f'row{"s" if gallery.total != 1 else ""} · action {esc(gallery.action)}</small></h3>{desc}'
+            f'<div class="gallery">{tiles}</div>{more}</section>')
+
+
+def label_queue(label_issues: pd.DataFrame | None, cap: int = DEFAULT_CAP) -> pd.DataFrame | None:
+    """The top ``cap`` rows of the review queue, by rank (else by ascending score)."""
+    if label_issues is None or "id" not in label_issues:
+        return None
+    queue = label_issues.copy()
+    if "rank" in queue:
+        queue = queue.sort_values("rank", kind="stable")
+    elif "score" in queue:
+        queue = queue.sort_values("score", kind="stable")
+    return queue.head(cap)
+
+
+def render_label_queue(queue: pd.DataFrame, total: int, images: dict[str, StoredImage]) -> str:
+    """A table of the review queue: image, id, given vs suggested label, score."""
+    rows = []
+    for r in queue.to_dict("records"):
+        rid = str(r.get("id", ""))
+        given, suggested = r.get("given_label"), r.get("suggested_label")
+        rank = r.get("rank", "")
+        where = images[rid].origin if rid in images else ""
+        rows.append(
+            f'<tr><td class="num">{esc("" if pd.isna(rank) else rank)}</td>'
+            f'<td class="img">{_img(rid, images)}</td><td class="rid">{esc(rid)}</td>'
+            f'<td>{esc(r.get("split", ""))}</td><td class="num given">{esc(given)}</td>'
+            f'<td class="num sugg">{esc(suggested)}</td><td class="num">{esc(fmt_score(r.get("score")))}</td>'
+            f"<td>{esc(where)}</td></tr>"
+        )
+    more = (f'<p class="more">{fmt_count(total - len(queue))} more in label_issues.parquet.</p>'
+            if total > len(queue) else "")
+    return ('<table class="queue"><thead><tr><th>rank</th><th>image</th><th>id</th><th>split</th>'
+            "<th>given</th><th>suggested</th><th>score</th><th>stored in</th></tr></thead>"
+            f'<tbody>{"".join(rows)}</tbody></table>{more}')

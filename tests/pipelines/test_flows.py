@@ -1,0 +1,57 @@
+"""A real Prefect flow run of the whole pipeline on the embedded sample (1 epoch)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dataqual.config import RunConfig
+from dataqual.train.trainer import TrainConfig
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_run_flow_on_sample_trains_one_epoch(sample_dir: Path, tmp_path: Path) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from pipelines.flows import run_flow
+
+    out = tmp_path / "out"
+    config = RunConfig(source=sample_dir, out=out, training=TrainConfig(epochs=1))
+    outcome = run_flow(config)
+    assert outcome.status == "passed" and outcome.exit_code == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["training"] == "done"
+    metrics = json.loads((out / run["metrics"]).read_text())
+    assert metrics["epochs"] == 1
+    assert metrics["train_rows"] == 996 and metrics["test_rows"] == 200
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert set(metrics["per_class_accuracy"]) == {str(c) for c in range(10)}
+    assert (out / run["model"]).is_file()
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs()
+        assert any(r.name and r.state and r.state.is_completed() for r in runs)
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["dataqual-run-summary"]))
+        )
+    assert artifacts, "the flow publishes a markdown summary artifact"
+    assert "passed" in artifacts[0].data and "report.html" in artifacts[0].data
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_train_flow_refuses_failed_run_unless_forced(sample_dir: Path, tmp_path: Path) -> None:
+    from dataqual.errors import ValidationFailed
+    from pipelines.flows import run_flow, train_flow
+
+    out = tmp_path / "out"
+    run_flow(RunConfig(source=sample_dir, out=out, train=False))
+    run = json.loads((out / "run.json").read_text())
+    run["status"] = "failed_validation"  # as if validation had failed
+    (out / "run.json").write_text(json.dumps(run))
+    with pytest.raises(ValidationFailed):
+        train_flow(out, TrainConfig(epochs=1))
+    metrics = train_flow(out, TrainConfig(epochs=1, force=True))
+    assert metrics["forced"] is True
