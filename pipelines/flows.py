@@ -45,8 +45,8 @@ def clean_task(raw_profile: Any, report: Any) -> Any:
 
 
 @task(name="store", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def store_task(workspace: stages.Workspace, ingested: stages.Ingested, plan: Any) -> Any:
-    return stages.store(workspace, ingested, plan)
+def store_task(workspace: stages.Workspace, ingested: stages.Ingested, plan: Any, raw_profile: Any) -> Any:
+    return stages.store(workspace, ingested, plan, raw_profile)
 
 
 @task(name="report", cache_policy=NO_CACHE)
@@ -94,7 +94,7 @@ def run_flow(config: RunConfig) -> stages.RunOutcome:
         raw_profile = profile_task(ingested, config)
         raw = validate_task(workspace, ingested, raw_profile, "raw")
         plan = clean_task(raw[0], raw[1])
-        stored = store_task(workspace, ingested, plan)
+        stored = store_task(workspace, ingested, plan, raw_profile)
         raw_rows = {str(k): int(v) for k, v in raw_profile.table["split"].value_counts(sort=False).items()}
         cleaned = validate_task(workspace, ingested, stored.cleaned, "cleaned", raw_rows)
         summary = report_task(workspace, ingested, raw, cleaned, plan, stored)

@@ -71,7 +71,7 @@ def write_idx(path: str | Path, array: np.ndarray, gz: bool = True) -> Path:
 
 
 def idx_names(split: str, gz: bool = True) -> tuple[str, str]:
-    """Standard (images, labels) file names of a split: ``train``, ``t10k`` for test, else the name."""
+    """Standard (images, labels) file names of a split (prefix ``t10k`` for ``test``)."""
     prefix = _PREFIX.get(split, split)
     suffix = ".gz" if gz else ""
     return f"{prefix}-images-idx3-ubyte{suffix}", f"{prefix}-labels-idx1-ubyte{suffix}"
@@ -101,7 +101,8 @@ def make_idx_dataset(
         images = np.asarray(images)
         labels = np.asarray(labels)
         if images.dtype != np.uint8 or images.ndim != 3:
-            raise TypeError(f"{split} images must be uint8 (n, H, W), got {images.dtype} {images.shape}")
+            raise TypeError(f"{split} images must be uint8 (n, H, W), got {images.dtype} "
+                            f"{images.shape}")
         if labels.ndim != 1 or labels.min(initial=0) < 0 or labels.max(initial=0) > 255:
             raise ValueError(f"{split} labels must be a 1-D array of values 0..255")
         img_name, lab_name = idx_names(split, gz)

@@ -50,8 +50,9 @@ def content_hash(images: np.ndarray) -> np.ndarray:
     digests; an accidental collision between different images is vanishingly unlikely.
     """
     n = len(images)
-    flat = np.ascontiguousarray(images).reshape(n, -1)
-    pad = (-flat.shape[1]) % 8
+    pixels = int(np.prod(images.shape[1:]))  # not reshape(n, -1): that fails when n == 0
+    flat = np.ascontiguousarray(images).reshape(n, pixels)
+    pad = (-pixels) % 8
     if pad:
         flat = np.concatenate([flat, np.zeros((n, pad), np.uint8)], axis=1)
     words = flat.view("<u8")
@@ -62,7 +63,8 @@ def content_hash(images: np.ndarray) -> np.ndarray:
         x *= np.uint64(0x94D049BB133111EB)
         x ^= x >> np.uint64(29)
         h1 = np.bitwise_xor.reduce(x, axis=1) if n else np.zeros(0, np.uint64)
-        h2 = x.sum(axis=1, dtype=np.uint64) + np.uint64(flat.shape[1])
+        # The unpadded size: a 5x7 image must not hash like a 5x8 one ending in zeros.
+        h2 = x.sum(axis=1, dtype=np.uint64) + np.uint64(pixels)
     raw = np.stack([h1, h2], axis=1).astype(">u8").view(np.uint8).reshape(n, 16)
     return _HEX[raw].reshape(n, 32).view("S32").ravel().astype("U32")
 
@@ -80,7 +82,7 @@ def thumbnails(images: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:
     for i in range(fh):  # fh * fw strided slices: whole-array adds, no per-image loop
         for j in range(fw):
             acc += img[:, i::fh, j::fw]
-    return (acc // (fh * fw)).astype(np.uint8).reshape(n, -1)
+    return (acc // (fh * fw)).astype(np.uint8).reshape(n, side * side)
 
 
 def _reducers(h: int, w: int) -> np.ndarray:
@@ -120,7 +122,7 @@ def profile_batch(batch: ImageBatch) -> pd.DataFrame:
     bbox_h = np.where(rows_ink.any(1), h - np.argmax(rows_ink[:, ::-1], 1) - np.argmax(rows_ink, 1), 0)
     bbox_w = np.where(cols_ink.any(1), w - np.argmax(cols_ink[:, ::-1], 1) - np.argmax(cols_ink, 1), 0)
     midtone = np.count_nonzero((flat > MIDTONE_RANGE[0]) & (flat < MIDTONE_RANGE[1]), axis=1)
-    border_pixels = 2 * (h + w) - 4
+    border_pixels = float(red[:, -2].sum())  # 2 * (h + w) - 4, or h * w when h or w is 1
     pmin = flat.min(axis=1).astype(np.float32) if n else np.zeros(0, np.float32)
     pmax = flat.max(axis=1).astype(np.float32) if n else np.zeros(0, np.float32)
     if batch.raw_min is not None:
@@ -131,7 +133,7 @@ def profile_batch(batch: ImageBatch) -> pd.DataFrame:
     labels[batch.labels < 0] = pd.NA
     data: dict[str, object] = {
         "id": pd.array(batch.ids, dtype="string"),
-        "split": pd.Categorical([batch.split] * n) if n else pd.array([], dtype="string"),
+        "split": pd.array(np.full(n, batch.split, dtype=object), dtype="string"),
         "position": batch.positions.astype(np.int64),
         "label": labels,
         "content_hash": pd.array(content_hash(batch.images), dtype="string"),

@@ -206,11 +206,12 @@ def clean(raw_profile: Profile, report: ValidationReport) -> CleaningPlan:
     return plan_cleaning(raw_profile.table["id"], report)
 
 
-def store(workspace: Workspace, ingested: Ingested, plan: CleaningPlan) -> StoreResult:
+def store(workspace: Workspace, ingested: Ingested, plan: CleaningPlan, raw_profile: Profile) -> StoreResult:
     """Second streaming pass: shards, quarantine and the manifest with lineage."""
     shards_dir = workspace.path("manifest").parent
     result = write_dataset(
         ingested.source, plan, shards_dir, quarantine_path=workspace.path("quarantine"),
+        raw_profile=raw_profile,
         shard_rows=workspace.config.shard_rows, batch_rows=workspace.config.batch_rows,
     )
     result.manifest.lineage = _lineage(ingested)
@@ -356,7 +357,7 @@ def run_pipeline(config: RunConfig) -> RunOutcome:
         raw_profile = profile(ingested, config)
         raw = validate(workspace, ingested, raw_profile, stage="raw")
         plan = clean(raw[0], raw[1])
-        stored = store(workspace, ingested, plan)
+        stored = store(workspace, ingested, plan, raw_profile)
         raw_rows = {str(k): int(v) for k, v in raw_profile.table["split"].value_counts(sort=False).items()}
         cleaned = validate(workspace, ingested, stored.cleaned, stage="cleaned", raw_rows=raw_rows)
         summary = write_outputs(workspace, ingested, raw, cleaned, plan, stored)

@@ -256,42 +256,58 @@ def _layout(path: Path, shape: tuple[int, int] | None) -> _Layout:
                    ncols=ncols, label_col=label_col, pixel_cols=pixel_cols, shape=shape)
 
 
-def _find_line(path: Path, row_number: int | None, *, bad_utf8: bool = False) -> int | None:
-    """Error path only: the physical line of pyarrow's ``row_number`` (which skips blank
-    lines), or of the first invalid UTF-8 byte. Streams the file line by line."""
-    if row_number is None and not bad_utf8:
-        return None
+def _find_line(layout: _Layout, row_number: int | None, *, bad_utf8: bool = False
+               ) -> int | None:
+    """Error path only: the physical line of pyarrow's ``Row #`` (which counts the skipped
+    header lines, then non-blank lines), of the first row with the wrong column count when
+    pyarrow gave no number, or of the first invalid UTF-8 byte. Streams the file once."""
     seen = 0
     try:
-        with _open_binary(path) as f:
+        with _open_binary(layout.path) as f:
             for lineno, raw in enumerate(f, start=1):
                 if bad_utf8:
                     try:
                         raw.decode("utf-8")
                     except UnicodeDecodeError:
                         return lineno
-                elif raw.rstrip(b"\r\n"):
+                    continue
+                if lineno <= layout.header_lines:
                     seen += 1
+                    continue
+                body = raw.rstrip(b"\r\n")
+                if not body:
+                    continue
+                seen += 1
+                if row_number is not None:
                     if seen == row_number:
                         return lineno
+                    continue
+                text = body.decode("utf-8", errors="replace")
+                try:
+                    if len(next(_stdcsv.reader([text]))) != layout.ncols:
+                        return lineno
+                except (_stdcsv.Error, StopIteration):
+                    return lineno
     except (OSError, EOFError, zlib.error):
         return None
     return None
 
 
-def _csv_error(layout: _Layout, exc: Exception, bad_rows: list[pacsv.InvalidRow]) -> SourceError:
+_ROW_ERROR = re.compile(r"(?:Row #(\d+): )?Expected (\d+) columns, got (\d+)")
+
+
+def _csv_error(layout: _Layout, exc: Exception) -> SourceError:
     """Our error for whatever pyarrow raised while reading ``layout.path``."""
     path = layout.path
-    if bad_rows:
-        row = bad_rows[0]
-        line = _find_line(path, row.number)
-        where = f"line {line}" if line is not None else "a row"
-        return FormatError(path, f"{where} has {row.actual_columns} columns, expected "
-                                 f"{row.expected_columns}",
-                           hint="every row must hold the label and all pixel values")
     text = str(exc)
+    bad_row = _ROW_ERROR.search(text)
+    if bad_row:
+        line = _find_line(layout, int(bad_row[1]) if bad_row[1] else None)
+        where = f"line {line}" if line is not None else "a row"
+        return FormatError(path, f"{where} has {bad_row[3]} columns, expected {bad_row[2]}",
+                           hint="every row must hold the label and all pixel values")
     if "UTF8" in text or "UTF-8" in text:
-        line = _find_line(path, None, bad_utf8=True)
+        line = _find_line(layout, None, bad_utf8=True)
         where = f"line {line}" if line is not None else "the file"
         return FormatError(path, f"{where} is not valid UTF-8 text", hint="save the file as UTF-8")
     if "straddle" in text:
@@ -366,12 +382,6 @@ class CsvSource:
                         ) -> Iterator[pa.RecordBatch]:
         """pyarrow record batches of cell text; every failure becomes our error."""
         names = [f"c{i}" for i in range(layout.ncols)]
-        bad_rows: list[pacsv.InvalidRow] = []
-
-        def on_invalid(row: pacsv.InvalidRow) -> str:
-            bad_rows.append(row)
-            return "error"
-
         try:
             stream = pa.input_stream(str(layout.path),
                                      compression="gzip" if layout.compressed else None)
@@ -379,8 +389,7 @@ class CsvSource:
                 stream,
                 read_options=pacsv.ReadOptions(column_names=names, skip_rows=layout.header_lines,
                                                block_size=_BLOCK_BYTES, use_threads=False),
-                parse_options=pacsv.ParseOptions(newlines_in_values=False,
-                                                 invalid_row_handler=on_invalid),
+                parse_options=pacsv.ParseOptions(newlines_in_values=False),
                 convert_options=pacsv.ConvertOptions(
                     column_types={n: pa.string() for n in names},
                     include_columns=None if columns is None else [names[i] for i in columns],
@@ -397,7 +406,7 @@ class CsvSource:
         except (pa.ArrowException, OSError, EOFError, zlib.error, ValueError) as exc:
             if isinstance(exc, SourceError):
                 raise
-            raise _csv_error(layout, exc, bad_rows) from exc
+            raise _csv_error(layout, exc) from exc
 
     def labels(self, split: str) -> np.ndarray:
         """All labels of a split, parsing only the label column (for stratified splits)."""

@@ -125,7 +125,8 @@ def read_idx_header(path: Path, expected_ndim: int | None = None) -> IdxHeader:
         )
         if actual < declared:
             # Name the first record that is missing or cut short, as the streaming read would.
-            raise TruncatedError(path, problem, record=(actual - header.header_bytes) // header.record_bytes)
+            complete = (actual - header.header_bytes) // header.record_bytes
+            raise TruncatedError(path, problem, record=complete)
         raise FormatError(path, problem)
     if compressed and actual is not None and actual != declared % 2**32:
         raise TruncatedError(

@@ -45,8 +45,14 @@ _CHECK_PARTNER_COLUMN = {
     "near_duplicate": "near_duplicate_of",
     "duplicate_label_conflict": "content_hash",
 }
-_ACTION_WORD = {"quarantine": "quarantined", "drop": "dropped", "repair": "repaired", "flag": "flagged"}
+_ACTION_WORD = {
+    "quarantine": "quarantined",
+    "drop": "dropped",
+    "repair": "repaired",
+    "flag": "flagged",
+}
 _SEVERITY_ORDER = {"error": 0, "warning": 1}
+_MISSING = "image not found in the quarantine table or the shards"
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,9 @@ def _text(series: pd.Series) -> pd.Series:
     return series.astype("string").fillna("")
 
 
-def plan_galleries(findings: pd.DataFrame, profile: pd.DataFrame | None, cap: int = DEFAULT_CAP) -> list[Gallery]:
+def plan_galleries(
+    findings: pd.DataFrame, profile: pd.DataFrame | None, cap: int = DEFAULT_CAP
+) -> list[Gallery]:
     """Row-level findings grouped by (stage, check): raw first, errors first, then by size."""
     if findings is None or findings.empty or "id" not in findings:
         return []
@@ -116,12 +124,22 @@ def plan_galleries(findings: pd.DataFrame, profile: pd.DataFrame | None, cap: in
     for (stage, check), group in f.groupby(["stage", "check"], sort=False):
         group = group.drop_duplicates("id")
         first = group.iloc[0]
-        galleries.append(Gallery(check=str(check), stage=str(stage), severity=str(first["severity"]),
-                                 action=str(first["action"]), total=len(group),
-                                 rows=[GalleryRow(id=r.id, split=r.split, detail=r.detail,
-                                                  action_taken=r.action_taken)
-                                       for r in group.head(cap).itertuples(index=False)]))
-    galleries.sort(key=lambda g: (g.stage != "raw", _SEVERITY_ORDER.get(g.severity, 2), -g.total, g.check))
+        galleries.append(
+            Gallery(
+                check=str(check),
+                stage=str(stage),
+                severity=str(first["severity"]),
+                action=str(first["action"]),
+                total=len(group),
+                rows=[
+                    GalleryRow(id=r.id, split=r.split, detail=r.detail, action_taken=r.action_taken)
+                    for r in group.head(cap).itertuples(index=False)
+                ],
+            )
+        )
+    galleries.sort(
+        key=lambda g: (g.stage != "raw", _SEVERITY_ORDER.get(g.severity, 2), -g.total, g.check)
+    )
     _add_partners(galleries, profile)
     return galleries
 
@@ -153,23 +171,34 @@ def _add_partners(galleries: list[Gallery], profile: pd.DataFrame | None) -> Non
                     partner = str(value)
                 relation = _RELATION[column]
             if partner:
-                gallery.rows[i] = GalleryRow(row.id, row.split, row.detail, row.action_taken, partner,
-                                             relation)
+                gallery.rows[i] = GalleryRow(
+                    row.id, row.split, row.detail, row.action_taken, partner, relation
+                )
 
 
-def row_info(ids: set[str], profile: pd.DataFrame | None, label_issues: pd.DataFrame | None) -> dict[str, RowInfo]:
+def row_info(
+    ids: set[str], profile: pd.DataFrame | None, label_issues: pd.DataFrame | None
+) -> dict[str, RowInfo]:
     """Label, suggested label and score of ``ids`` from the profile and the review queue."""
     info: dict[str, dict[str, object]] = {i: {} for i in ids}
     if profile is not None and "id" in profile and ids:
         part = profile[profile["id"].isin(ids)]
-        for column, key in (("label", "label"), ("suggested_label", "suggested"), ("label_quality", "score")):
+        for column, key in (
+            ("label", "label"),
+            ("suggested_label", "suggested"),
+            ("label_quality", "score"),
+        ):
             if column in part:
                 for rid, value in zip(part["id"].tolist(), part[column].tolist(), strict=True):
                     if not pd.isna(value):
                         info[str(rid)][key] = value
     if label_issues is not None and "id" in label_issues and ids:
         part = label_issues[label_issues["id"].astype("string").isin(ids)]
-        for column, key in (("given_label", "label"), ("suggested_label", "suggested"), ("score", "score")):
+        for column, key in (
+            ("given_label", "label"),
+            ("suggested_label", "suggested"),
+            ("score", "score"),
+        ):
             if column in part:
                 for rid, value in zip(part["id"].tolist(), part[column].tolist(), strict=True):
                     if not pd.isna(value):
@@ -182,7 +211,7 @@ def _img(rid: str, images: dict[str, StoredImage], thumb: np.ndarray | None = No
         return f'<img class="thumb" alt="{esc(rid)} before repair" src="{png_data_uri(thumb)}">'
     stored = images.get(rid)
     if stored is None:
-        return '<div class="noimg" title="image not found in the quarantine table or the shards">no image</div>'
+        return f'<div class="noimg" title="{_MISSING}">no image</div>'
     return f'<img alt="{esc(rid)}" src="{png_data_uri(stored.image)}">'
 
 
@@ -190,52 +219,96 @@ def _label_line(rid: str, images: dict[str, StoredImage], info: dict[str, RowInf
     known = info.get(rid, RowInfo())
     stored = images.get(rid)
     label = stored.label if stored is not None and stored.label is not None else known.label
-    parts = [f'label <b>{esc("?" if label is None else label)}</b>']
+    parts = [f"label <b>{esc('?' if label is None else label)}</b>"]
     if known.suggested is not None and str(known.suggested) != str(label):
         parts.append(f'<span class="sugg">→ {esc(known.suggested)}</span>')
     if known.score is not None:
-        parts.append(f'<span class="score" title="label quality score">{esc(fmt_score(known.score))}</span>')
+        parts.append(
+            f'<span class="score" title="label quality score">{esc(fmt_score(known.score))}</span>'
+        )
     return f'<div class="meta">{" ".join(parts)}</div>'
 
 
-def _tile(row: GalleryRow, images: dict[str, StoredImage], info: dict[str, RowInfo],
-          thumbs: dict[str, np.ndarray]) -> str:
+def _cell(
+    rid: str,
+    caption: str,
+    images: dict[str, StoredImage],
+    info: dict[str, RowInfo],
+    thumb: np.ndarray | None = None,
+) -> str:
+    meta = _label_line(rid, images, info) if thumb is None and caption == rid else ""
+    return (
+        f'<div class="cell">{_img(rid, images, thumb)}'
+        f'<div class="rid" title="{esc(caption)}">{esc(caption)}</div>{meta}</div>'
+    )
+
+
+def _tile(
+    row: GalleryRow,
+    images: dict[str, StoredImage],
+    info: dict[str, RowInfo],
+    thumbs: dict[str, np.ndarray],
+) -> str:
+    """One flagged row: a single image, a pair (row and partner) or before/after a repair.
+
+    ``thumbs`` holds the raw thumbnails of repaired rows (the shards hold the repaired image).
+    """
     word = _ACTION_WORD.get(row.action_taken, row.action_taken)
     badge = f'<span class="badge {slug(row.action_taken)}">{esc(word)}</span>' if word else ""
-    detail = f'<div class="detail" title="{esc(row.detail)}">{esc(row.detail)}</div>' if row.detail else ""
+    detail = (
+        f'<div class="detail" title="{esc(row.detail)}">{esc(row.detail)}</div>'
+        if row.detail
+        else ""
+    )
+    caption = f"<figcaption>{detail}{badge}</figcaption>"
     if row.partner:
-        cells = [(row.id, _img(row.id, images)), (row.partner, _img(row.partner, images))]
-        body = "".join(
-            f'<div class="cell">{img}<div class="rid" title="{esc(rid)}">{esc(rid)}</div>'
-            f"{_label_line(rid, images, info)}</div>"
-            + (f'<div class="rel">{esc(row.relation)}</div>' if k == 0 else "")
-            for k, (rid, img) in enumerate(cells)
+        cells = (
+            _cell(row.id, row.id, images, info)
+            + f'<div class="rel">{esc(row.relation)} →</div>'
+            + _cell(row.partner, row.partner, images, info)
         )
-        return f'<figure class="tile pair">{body}<figcaption>{detail}{badge}</figcaption></figure>'
-    if row.action_taken == "repair" and row.id in thumbs:
-        body = (f'<div class="cell">{_img(row.id, images, thumbs[row.id])}<div class="rid">before</div></div>'
-                f'<div class="rel">repaired</div>'
-                f'<div class="cell">{_img(row.id, images)}<div class="rid">after</div></div>')
-        return (f'<figure class="tile pair"><div class="rid" title="{esc(row.id)}">{esc(row.id)}</div>'
-                f'<div class="cells">{body}</div>{_label_line(row.id, images, info)}'
-                f"<figcaption>{detail}{badge}</figcaption></figure>")
-    return (f'<figure class="tile">{_img(row.id, images)}<div class="rid" title="{esc(row.id)}">{esc(row.id)}</div>'
-            f"{_label_line(row.id, images, info)}<figcaption>{detail}{badge}</figcaption></figure>")
+        return f'<figure class="tile pair"><div class="cells">{cells}</div>{caption}</figure>'
+    head = f'<div class="rid" title="{esc(row.id)}">{esc(row.id)}</div>'
+    if row.id in thumbs:
+        cells = (
+            _cell(row.id, "before", images, info, thumbs[row.id])
+            + '<div class="rel">repaired →</div>'
+            + _cell(row.id, "after", images, info)
+        )
+        return (
+            f'<figure class="tile pair"><div class="cells">{cells}</div>{head}'
+            f"{_label_line(row.id, images, info)}{caption}</figure>"
+        )
+    return (
+        f'<figure class="tile">{_img(row.id, images)}{head}'
+        f"{_label_line(row.id, images, info)}{caption}</figure>"
+    )
 
 
-def render_gallery(gallery: Gallery, images: dict[str, StoredImage], info: dict[str, RowInfo],
-                   thumbs: dict[str, np.ndarray], description: str = "") -> str:
+def render_gallery(
+    gallery: Gallery,
+    images: dict[str, StoredImage],
+    info: dict[str, RowInfo],
+    thumbs: dict[str, np.ndarray],
+    description: str = "",
+) -> str:
     """One finding type: heading with counts, tiles, and how many rows are not shown."""
     stage = "" if gallery.stage == "raw" else f' <span class="stage">{esc(gallery.stage)}</span>'
     sev = f'<span class="badge {slug(gallery.severity)}">{esc(gallery.severity)}</span>'
-    more = (f'<p class="more">{fmt_count(gallery.hidden)} more not shown (first {len(gallery.rows)} of '
-            f"{fmt_count(gallery.total)}); see findings.parquet.</p>" if gallery.hidden > 0 else "")
+    more = (
+        f'<p class="more">{fmt_count(gallery.hidden)} more not shown (first {len(gallery.rows)} of '
+        f"{fmt_count(gallery.total)}); see findings.parquet.</p>"
+        if gallery.hidden > 0
+        else ""
+    )
     desc = f'<p class="desc">{esc(description)}</p>' if description else ""
     tiles = "".join(_tile(r, images, info, thumbs) for r in gallery.rows)
-    return (f'<section class="gallery-block" id="{gallery.anchor}" data-check="{esc(gallery.check)}">'
-            f"<h3>{esc(gallery.check)}{stage} {sev} <small>{fmt_count(gallery.total)} "
-            f'row{"s" if gallery.total != 1 else ""} · action {esc(gallery.action)}</small></h3>{desc}'
-            f'<div class="gallery">{tiles}</div>{more}</section>')
+    return (
+        f'<section class="gallery-block" id="{gallery.anchor}" data-check="{esc(gallery.check)}">'
+        f"<h3>{esc(gallery.check)}{stage} {sev} <small>{fmt_count(gallery.total)} "
+        f"row{'s' if gallery.total != 1 else ''} · action {esc(gallery.action)}</small></h3>{desc}"
+        f'<div class="gallery">{tiles}</div>{more}</section>'
+    )
 
 
 def label_queue(label_issues: pd.DataFrame | None, cap: int = DEFAULT_CAP) -> pd.DataFrame | None:
@@ -262,11 +335,17 @@ def render_label_queue(queue: pd.DataFrame, total: int, images: dict[str, Stored
             f'<tr><td class="num">{esc("" if pd.isna(rank) else rank)}</td>'
             f'<td class="img">{_img(rid, images)}</td><td class="rid">{esc(rid)}</td>'
             f'<td>{esc(r.get("split", ""))}</td><td class="num given">{esc(given)}</td>'
-            f'<td class="num sugg">{esc(suggested)}</td><td class="num">{esc(fmt_score(r.get("score")))}</td>'
+            f'<td class="num sugg">{esc(suggested)}</td>'
+            f'<td class="num">{esc(fmt_score(r.get("score")))}</td>'
             f"<td>{esc(where)}</td></tr>"
         )
-    more = (f'<p class="more">{fmt_count(total - len(queue))} more in label_issues.parquet.</p>'
-            if total > len(queue) else "")
-    return ('<table class="queue"><thead><tr><th>rank</th><th>image</th><th>id</th><th>split</th>'
-            "<th>given</th><th>suggested</th><th>score</th><th>stored in</th></tr></thead>"
-            f'<tbody>{"".join(rows)}</tbody></table>{more}')
+    more = (
+        f'<p class="more">{fmt_count(total - len(queue))} more in label_issues.parquet.</p>'
+        if total > len(queue)
+        else ""
+    )
+    return (
+        '<table class="queue"><thead><tr><th>rank</th><th>image</th><th>id</th><th>split</th>'
+        "<th>given</th><th>suggested</th><th>score</th><th>stored in</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>{more}"
+    )

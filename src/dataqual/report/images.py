@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,17 +56,13 @@ def fetch_images(
     """
     wanted = {str(i) for i in ids if i}
     found: dict[str, StoredImage] = {}
-    if not wanted:
-        return found
-    files: list[tuple[Path, str]] = []
-    if quarantine is not None and Path(quarantine).is_file():
-        files.append((Path(quarantine), "quarantine"))
-    files.extend((f, "shards") for f in _shard_files(shards))
-    for file, origin in files:
-        rest = wanted - found.keys()
-        if not rest:
-            break
-        found.update(_read_rows(file, rest, origin, shape))
+    if wanted and quarantine is not None and Path(quarantine).is_file():
+        found.update(_read_rows(Path(quarantine), wanted, "quarantine", shape))
+    rest = wanted - found.keys()
+    files = [f for f in _shard_files(shards) if rest and _holds_any(f, rest)]
+    with ThreadPoolExecutor(max_workers=min(len(files), 8) or 1) as pool:
+        for part in pool.map(lambda f: _read_rows(f, rest, "shards", shape), files):
+            found.update(part)
     return found
 
 
@@ -79,22 +76,26 @@ def _shard_files(shards: Path | None) -> list[Path]:
     return [Path(shards) / s.path for s in manifest.shards if (Path(shards) / s.path).is_file()]
 
 
-def _read_rows(file: Path, wanted: set[str], origin: str, shape: tuple[int, int]) -> dict[str, StoredImage]:
-    pf = pq.ParquetFile(file)
-    if pf.metadata.num_rows == 0:
-        return {}
-    value_set = pa.array(sorted(wanted), pa.string())
-    if not pc.any(pc.is_in(pf.read(columns=["id"]).column("id"), value_set=value_set)).as_py():
-        return {}
-    meta = pf.schema_arrow.metadata or {}
+def _holds_any(file: Path, wanted: set[str]) -> bool:
+    ids = pq.read_table(file, columns=["id"]).column("id")
+    return bool(pc.any(pc.is_in(ids, value_set=pa.array(sorted(wanted), pa.string()))).as_py())
+
+
+def _read_rows(
+    file: Path, wanted: set[str], origin: str, shape: tuple[int, int]
+) -> dict[str, StoredImage]:
+    """The rows of ``file`` whose id is in ``wanted`` (a pyarrow filter on ``id``)."""
+    meta = pq.read_schema(file).metadata or {}
     h = int(meta.get(b"dataqual.height", shape[0]))
     w = int(meta.get(b"dataqual.width", shape[1]))
-    table = pq.read_table(file, columns=["id", "label", "image"], filters=[("id", "in", sorted(wanted))])
+    table = pq.read_table(
+        file, columns=["id", "label", "image"], filters=[("id", "in", sorted(wanted))]
+    )
     if table.num_rows == 0:
         return {}
     images = table_images(table, h, w)
-    out = {}
-    for i, (rid, label) in enumerate(zip(table.column("id").to_pylist(), table.column("label").to_pylist(),
-                                         strict=True)):
-        out[rid] = StoredImage(image=images[i].copy(), label=label, origin=origin)
-    return out
+    ids, labels = table.column("id").to_pylist(), table.column("label").to_pylist()
+    return {
+        rid: StoredImage(image=images[i].copy(), label=labels[i], origin=origin)
+        for i, rid in enumerate(ids)
+    }

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from dataqual.clean import CleaningPlan
 from dataqual.files import atomic_path, sha256_file
 from dataqual.imageset import DEFAULT_BATCH_ROWS, ImageBatch, ImageSource
-from dataqual.profile import Profile, profile_batch, thumbnails
+from dataqual.profile import PROFILE_COLUMNS, Profile, profile_batch, thumbnails
 from dataqual.store.manifest import Manifest, ShardEntry, SplitEntry
 from dataqual.store.schema import batch_to_table, shard_schema
 
@@ -94,6 +94,26 @@ class _SplitWriter:
         self.pending, self.pending_rows = [], 0
 
 
+def _cleaned_profile(
+    raw: Profile, plan: CleaningPlan, tables: list[pd.DataFrame], thumbs: list[np.ndarray]
+) -> Profile:
+    """Raw profile rows that were kept, with re-profiled rows for repaired pixels."""
+    rows = plan.rows_for(raw.table["id"].to_numpy(dtype=str))
+    keep = ~plan.remove[rows]
+    table = raw.table.loc[keep, list(PROFILE_COLUMNS)].reset_index(drop=True)
+    kept_thumbs = raw.thumbs[keep]
+    if tables:
+        fresh = pd.concat(tables, ignore_index=True)
+        where = pd.Index(table["id"]).get_indexer(fresh["id"])
+        stale = np.zeros(len(table), bool)
+        stale[where] = True
+        order = np.argsort(np.concatenate([np.flatnonzero(~stale), where]), kind="stable")
+        table = pd.concat([table[~stale], fresh], ignore_index=True).iloc[order].reset_index(drop=True)
+        kept_thumbs = kept_thumbs.copy()
+        kept_thumbs[where] = np.concatenate(thumbs)
+    return Profile(table=table, thumbs=kept_thumbs, shape=raw.shape)
+
+
 def _apply_repairs(batch: ImageBatch, invert: np.ndarray) -> ImageBatch:
     if not invert.any():
         return batch
@@ -116,20 +136,22 @@ def write_dataset(
     out_dir: Path,
     *,
     quarantine_path: Path,
+    raw_profile: Profile,
     shard_rows: int = DEFAULT_SHARD_ROWS,
     batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> StoreResult:
     """Stream the source again, write kept rows as shards and removed rows to quarantine.
 
-    Returns the manifest (without lineage; the pipeline adds it) and the cleaned profile,
-    computed from the repaired images that were written.
+    Returns the manifest (without lineage; the pipeline adds it) and the cleaned profile:
+    the raw profile's kept rows, with the rows whose pixels were repaired profiled again
+    from the images actually written.
     """
     h, w = source.shape
     schema = shard_schema(h, w)
     out_dir = Path(out_dir)
     writers: dict[str, _SplitWriter] = {}
-    profiles: list[pd.DataFrame] = []
-    thumbs: list[np.ndarray] = []
+    repaired_tables: list[pd.DataFrame] = []
+    repaired_thumbs: list[np.ndarray] = []
     q_schema = QUARANTINE_SCHEMA(h, w)
     quarantined = 0
     with atomic_path(quarantine_path) as q_tmp, pq.ParquetWriter(q_tmp, q_schema, compression=COMPRESSION) as qw:
@@ -150,10 +172,13 @@ def write_dataset(
                 qw.write_table(qtable.replace_schema_metadata(q_schema.metadata))
                 quarantined += len(gone)
             kept = batch.take(~removed) if removed.any() else batch
-            kept = _apply_repairs(kept, plan.invert[rows][~removed])
+            inverted = plan.invert[rows][~removed]
+            kept = _apply_repairs(kept, inverted)
             writer.add(batch_to_table(kept))
-            profiles.append(profile_batch(kept))
-            thumbs.append(thumbnails(kept.images))
+            if inverted.any():
+                changed = kept.take(inverted)
+                repaired_tables.append(profile_batch(changed))
+                repaired_thumbs.append(thumbnails(changed.images))
     for writer in writers.values():
         writer.flush()
     splits = {
@@ -165,11 +190,7 @@ def write_dataset(
         height=h, width=w, splits=splits,
         shards=[s for wr in writers.values() for s in wr.shards],
     )
-    cleaned = Profile(
-        table=pd.concat(profiles, ignore_index=True) if profiles else pd.DataFrame(),
-        thumbs=np.concatenate(thumbs) if thumbs else np.zeros((0, 196), np.uint8),
-        shape=(h, w),
-    )
+    cleaned = _cleaned_profile(raw_profile, plan, repaired_tables, repaired_thumbs)
     log.info("stored %d rows in %d shards, quarantined %d", cleaned.table.shape[0], len(manifest.shards), quarantined)
     return StoreResult(manifest=manifest, cleaned=cleaned, quarantine_rows=quarantined,
                        quarantine_path=Path(quarantine_path))

@@ -91,14 +91,20 @@ def validate_profile(
     enriched = replace(profile, table=table)
     counts = {str(k): int(v) for k, v in table["split"].value_counts(sort=False).items()}
     raw_rows = raw_rows or counts
+    # Row-level expectations do not depend on the split: one GX run over all rows. Aggregate
+    # ones (row counts, classes present) run per split, on just the columns they read.
     for suite in suites:
+        params = split_parameters(spec, None, profile.shape, raw_rows)
+        results.extend(validator.validate(table, suite, stage=stage, split=None, parameters=params,
+                                          row_level=True))
         if suite.meta.scope == "dataset":
-            params = split_parameters(spec, None, profile.shape, raw_rows)
-            results.extend(validator.validate(table, suite, stage=stage, split=None, parameters=params))
+            results.extend(validator.validate(table, suite, stage=stage, split=None, parameters=params,
+                                              row_level=False))
             continue
         for split in enriched.splits:
             part = table[table["split"] == split].reset_index(drop=True)
             params = split_parameters(spec, split, profile.shape, raw_rows)
-            results.extend(validator.validate(part, suite, stage=stage, split=split, parameters=params))
+            results.extend(validator.validate(part, suite, stage=stage, split=split, parameters=params,
+                                              row_level=False))
     log.info("%s validation: %d checks, %d failed", stage, len(results), sum(not r.success for r in results))
     return enriched, ValidationReport(stage=stage, results=results, artefacts=artefacts)

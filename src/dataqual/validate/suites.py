@@ -18,7 +18,28 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from dataqual.checks.base import Action, Severity
 from dataqual.errors import ConfigError
 
-__all__ = ["ExpectationMeta", "Suite", "default_suites_dir", "load_suites"]
+__all__ = ["ExpectationMeta", "Suite", "columns_of", "default_suites_dir", "is_row_level", "load_suites"]
+
+_ROW_LEVEL_PREFIXES = (
+    "expect_column_values_to_",
+    "expect_column_pair_values_",
+    "expect_multicolumn_values_",
+    "expect_compound_columns_to_be_unique",
+    "expect_select_column_values_to_be_unique_within_record",
+)
+
+
+def is_row_level(expectation: dict[str, Any]) -> bool:
+    """True for expectations judged row by row (GX "map" expectations), which name failing rows."""
+    return str(expectation["type"]).startswith(_ROW_LEVEL_PREFIXES)
+
+
+def columns_of(expectation: dict[str, Any]) -> set[str]:
+    """The profile columns an expectation reads."""
+    kwargs = expectation.get("kwargs", {})
+    cols = {kwargs[k] for k in ("column", "column_A", "column_B") if isinstance(kwargs.get(k), str)}
+    cols.update(c for c in kwargs.get("column_list", []) if isinstance(c, str))
+    return cols
 
 Stage = Literal["raw", "cleaned"]
 
@@ -58,10 +79,18 @@ class Suite(BaseModel):
     def version(self) -> str:
         return self.meta.version
 
-    def for_stage(self, stage: Stage) -> list[tuple[dict[str, Any], ExpectationMeta]]:
+    def for_stage(
+        self, stage: Stage, *, row_level: bool | None = None
+    ) -> list[tuple[dict[str, Any], ExpectationMeta]]:
+        """Expectations that run in ``stage``; ``row_level`` keeps only map (True) or
+        aggregate (False) expectations."""
         if stage not in self.meta.stages:
             return []
-        return [(e, m) for e, m in self.expectations if m.stages is None or stage in m.stages]
+        return [
+            (e, m) for e, m in self.expectations
+            if (m.stages is None or stage in m.stages)
+            and (row_level is None or is_row_level(e) == row_level)
+        ]
 
 
 def default_suites_dir() -> Path:

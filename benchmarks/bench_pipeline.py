@@ -1,0 +1,141 @@
+"""Benchmark: the pipeline without training against the I/O floor, on full MNIST.
+
+The floor is what any tool must do: gunzip and parse the four IDX files and write the same
+rows to zstd Parquet with pyarrow. The pipeline is dataqual's ingest -> profile -> validate
+-> clean -> shard -> validate-cleaned, in a process where GX is already imported (its
+import is a fixed cost, reported separately), and the whole `run_pipeline` without training
+(Data Docs and HTML report included). Each measurement runs in its own process so peak
+RSS is its own; runs alternate and medians are reported.
+
+    python benchmarks/bench_pipeline.py [--source ../shared/datasets/mnist] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SOURCE = REPO.parent / "shared" / "datasets" / "mnist"
+
+
+def floor(source: Path, out: Path) -> float:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    t = time.perf_counter()
+    for prefix, split in (("train", "train"), ("t10k", "test")):
+        images = gzip.open(source / f"{prefix}-images-idx3-ubyte.gz").read()
+        labels = gzip.open(source / f"{prefix}-labels-idx1-ubyte.gz").read()
+        x = np.frombuffer(images, np.uint8, offset=16)
+        y = np.frombuffer(labels, np.uint8, offset=8).astype(np.int64)
+        n = len(y)
+        table = pa.table({
+            "id": pa.array([f"{split}/{i}" for i in range(n)]),
+            "split": pa.array([split] * n),
+            "label": y,
+            "image": pa.FixedSizeBinaryArray.from_buffers(pa.binary(784), n, [None, pa.py_buffer(x)]),
+        })
+        pq.write_table(table, out / f"{split}.parquet", compression="zstd")
+    return time.perf_counter() - t
+
+
+def stages(source: Path, out: Path) -> dict[str, float]:
+    import great_expectations  # noqa: F401  - fixed cost, outside the timing
+
+    from dataqual import run as st
+    from dataqual.config import RunConfig
+
+    config = RunConfig(source=source, out=out / "run", train=False)
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    ws = st.open_workspace(config)
+    t = time.perf_counter()
+    ingested = st.ingest(config)
+    times["ingest"] = time.perf_counter() - t
+    t = time.perf_counter()
+    prof = st.profile(ingested, config)
+    times["profile"] = time.perf_counter() - t
+    t = time.perf_counter()
+    raw = st.validate(ws, ingested, prof, stage="raw")
+    times["validate_raw"] = time.perf_counter() - t
+    t = time.perf_counter()
+    plan = st.clean(raw[0], raw[1])
+    times["clean"] = time.perf_counter() - t
+    t = time.perf_counter()
+    stored = st.store(ws, ingested, plan, prof)
+    times["store"] = time.perf_counter() - t
+    t = time.perf_counter()
+    st.validate(ws, ingested, stored.cleaned, stage="cleaned")
+    times["validate_cleaned"] = time.perf_counter() - t
+    times["total"] = time.perf_counter() - t0
+    st.discard(ws)
+    return times
+
+
+def full_run(source: Path, out: Path) -> dict[str, float]:
+    t = time.perf_counter()
+    import great_expectations  # noqa: F401
+
+    imports = time.perf_counter() - t
+    from dataqual.config import RunConfig
+    from dataqual.run import run_pipeline
+
+    t = time.perf_counter()
+    run_pipeline(RunConfig(source=source, out=out / "run", train=False))
+    return {"total": time.perf_counter() - t, "gx_import": imports}
+
+
+def _one(kind: str, source: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        if kind == "floor":
+            result: dict[str, float] = {"total": floor(source, out)}
+        elif kind == "stages":
+            result = stages(source, out)
+        else:
+            result = full_run(source, out)
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--one", choices=["floor", "stages", "run"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        _one(args.one, args.source)
+        return
+    runs: dict[str, list[dict[str, float]]] = {"floor": [], "stages": [], "run": []}
+    env = {**os.environ, "GX_ANALYTICS_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    for _ in range(args.repeats):
+        for kind in runs:
+            out = subprocess.run([sys.executable, __file__, "--one", kind, "--source", str(args.source)],
+                                 capture_output=True, text=True, check=True, env=env)
+            runs[kind].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in runs.items()}
+    report = {
+        "source": str(args.source),
+        "repeats": args.repeats,
+        "median": med,
+        "ratio_stages_to_floor": med["stages"]["total"] / med["floor"]["total"],
+        "ratio_run_to_floor": med["run"]["total"] / med["floor"]["total"],
+        "runs": runs,
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

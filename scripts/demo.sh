@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set up everything on a fresh machine and run the whole pipeline on the embedded sample:
+#   bash scripts/demo.sh [extra `dataqual run` flags]
+# No network needed beyond the package index. Output: data/out/demo/run.json and friends.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+VENV="${DATAQUAL_VENV:-.venv}"
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet -e .
+export TF_CPP_MIN_LOG_LEVEL=2
+exec "$VENV/bin/dataqual" run --source data/sample --out data/out/demo --overwrite "$@"

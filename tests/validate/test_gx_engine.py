@@ -1,0 +1,218 @@
+"""The Great Expectations adapter and ``validate_profile``, with real GX runs on tiny tables.
+
+GX is slow to import (seconds), so these tests are few and each checks a lot.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dataqual.checks.base import Action, CheckResult, Severity
+from dataqual.imageset import ImageBatch, position_ids
+from dataqual.profile import profile_batches
+from dataqual.spec import DatasetSpec
+from dataqual.validate import split_parameters, validate_profile
+from dataqual.validate.gx_engine import GxValidator
+from dataqual.validate.suites import Suite, load_suites
+
+CRAFTED: dict[str, Any] = {
+    "name": "crafted",
+    "meta": {"dataqual": {"version": "3"}},
+    "expectations": [
+        {"type": "expect_column_values_to_be_between",
+         "kwargs": {"column": "std", "min_value": 4.0},
+         "meta": {"check": "blank", "action": "quarantine", "description": "not blank"}},
+        {"type": "expect_table_row_count_to_equal",
+         "kwargs": {"value": {"$PARAMETER": "expected_rows"}},
+         "meta": {"check": "rows", "action": "none"}},
+        {"type": "expect_column_values_to_be_between",
+         "kwargs": {"column": "std", "max_value": {"$PARAMETER": "nobody_declares_this"}},
+         "meta": {"check": "undeclared", "severity": "warning", "action": "flag"}},
+        {"type": "expect_column_values_to_be_in_set",
+         "kwargs": {"column": "label", "value_set": {"$PARAMETER": "classes"}},
+         "meta": {"check": "label_ok", "action": "quarantine"}},
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "label"},
+         "meta": {"check": "label_present", "action": "quarantine"}},
+        {"type": "expect_column_values_to_be_between",
+         "kwargs": {"column": "border_mean", "max_value": 64},
+         "meta": {"check": "dark_border", "action": "repair", "repair": "invert"}},
+    ],
+}
+
+
+@pytest.fixture
+def crafted_suite(tmp_path: Path) -> Suite:
+    folder = tmp_path / "suites"
+    folder.mkdir()
+    (folder / "crafted.json").write_text(json.dumps(CRAFTED))
+    (suite,) = load_suites(folder)
+    return suite
+
+
+def crafted_table() -> pd.DataFrame:
+    return pd.DataFrame({
+        "id": pd.array([f"train/{i}" for i in range(6)], dtype="string"),
+        "std": np.array([10.0, 0.5, 20.0, 3.25, 4.0, 50.0], np.float32),  # 4.0: bound is inclusive
+        "label": pd.array([1, 11, 2, None, 0, 12], dtype="Int64"),
+        "border_mean": np.array([0, 0, 255, 0, 64, 0], np.float32),
+    })
+
+
+def by_name(results: list[CheckResult]) -> dict[str, CheckResult]:
+    out = {r.name: r for r in results}
+    assert len(out) == len(results)
+    return out
+
+
+def test_gx_run_returns_exact_failing_ids_details_and_skips(tmp_path: Path,
+                                                            crafted_suite: Suite) -> None:
+    validator = GxValidator(docs_dir=tmp_path / "docs")
+    results = validator.validate(crafted_table(), crafted_suite, stage="raw", split="train",
+                                 parameters={"classes": [0, 1, 2], "expected_rows": 6})
+    got = by_name(results)
+    assert set(got) == {"blank", "rows", "undeclared", "label_ok", "label_present", "dark_border"}
+    for r in results:
+        assert (r.suite, r.engine, r.stage, r.split) == ("crafted", "gx", "raw", "train")
+
+    blank = got["blank"]
+    assert not blank.success
+    assert blank.ids.tolist() == ["train/1", "train/3"]
+    assert blank.details.tolist() == ["std=0.5", "std=3.25"]
+    assert (blank.action, blank.severity) == (Action.QUARANTINE, Severity.ERROR)
+    assert blank.description == "not blank"
+    assert blank.element_count == 6
+    assert blank.observed["unexpected_count"] == 2
+
+    # a value set check ignores nulls; the null check reports them
+    assert got["label_ok"].ids.tolist() == ["train/1", "train/5"]
+    assert got["label_ok"].details.tolist() == ["label=11", "label=12"]
+    assert got["label_present"].ids.tolist() == ["train/3"]
+
+    dark = got["dark_border"]
+    assert dark.ids.tolist() == ["train/2"]
+    assert (dark.action, dark.repair) == (Action.REPAIR, "invert")
+
+    rows = got["rows"]
+    assert rows.success and rows.skipped is None
+    assert len(rows.ids) == 0 and rows.observed["observed_value"] == 6
+
+    skipped = got["undeclared"]
+    assert skipped.success and skipped.skipped == "not declared: nobody_declares_this"
+    assert (skipped.severity, skipped.action) == (Severity.WARNING, Action.FLAG)
+    assert len(skipped.ids) == 0
+
+    # the same suite on another split, with a row count that does not match
+    test_results = by_name(validator.validate(
+        crafted_table().iloc[:2], crafted_suite, stage="raw", split="test",
+        parameters={"classes": [0, 1, 2], "expected_rows": None}))
+    assert test_results["rows"].skipped == "not declared: expected_rows"
+    assert test_results["blank"].ids.tolist() == ["train/1"]
+
+    index = validator.build_docs()
+    assert index == tmp_path / "docs" / "index.html"
+    html = index.read_text()
+    assert "crafted.raw_train" in html and "crafted.raw_test" in html
+
+
+def test_table_level_failure_and_no_docs_site(crafted_suite: Suite) -> None:
+    validator = GxValidator()
+    got = by_name(validator.validate(crafted_table(), crafted_suite, stage="cleaned", split=None,
+                                     parameters={"classes": [0, 1, 2, 11, 12], "expected_rows": 7}))
+    assert not got["rows"].success
+    assert got["rows"].observed["observed_value"] == 6
+    assert len(got["rows"].ids) == 0 and got["rows"].unexpected_count == 0
+    assert got["label_ok"].success and len(got["label_ok"].ids) == 0
+    assert got["rows"].split is None and got["rows"].stage == "cleaned"
+    assert validator.build_docs() is None
+
+
+# ------------------------------------------------------------------------ validate_profile
+
+
+def digit(k: int) -> np.ndarray:
+    """A distinct, well-formed 'digit': a 12x8 white bar in the centre with one hole."""
+    img = np.zeros((28, 28), np.uint8)
+    img[8:20, 10:18] = 255
+    img[8 + k // 8 % 12, 10 + k % 8] = 0
+    return img
+
+
+def batch(split: str, images: list[np.ndarray], labels: list[int], start: int = 0) -> ImageBatch:
+    stop = start + len(images)
+    return ImageBatch(split=split, ids=position_ids(split, start, stop),
+                      labels=np.array(labels, np.int64), images=np.stack(images),
+                      positions=np.arange(start, stop))
+
+
+def test_split_parameters() -> None:
+    spec = DatasetSpec(classes=[0, 1, 2], expected_rows={"train": 100}, max_quarantine_fraction=0.1)
+    raw_rows = {"train": 90, "test": 31}
+    assert split_parameters(spec, "train", (28, 30), raw_rows) == {
+        "classes": [0, 1, 2], "expected_rows": 100, "min_rows_after_cleaning": 90,
+        "crop_limit_rows": 27, "crop_limit_cols": 29,
+    }
+    test = split_parameters(spec, "test", (28, 30), raw_rows)
+    assert test["expected_rows"] is None
+    assert test["min_rows_after_cleaning"] == 28  # ceil(31 * 0.9) from the raw rows
+    assert split_parameters(spec, None, (28, 28), raw_rows)["min_rows_after_cleaning"] == 109
+
+
+def test_validate_profile_finds_duplicate_leak_and_bad_label() -> None:
+    train = [digit(0), digit(1), digit(2), digit(1), digit(50), digit(3), digit(4)]
+    test = [digit(50), digit(60), digit(61)]
+    profile = profile_batches(
+        [batch("train", train[:4], [0, 1, 2, 1]), batch("train", train[4:], [0, 11, 2], start=4),
+         batch("test", test, [0, 1, 2])],
+        (28, 28),
+    )
+    spec = DatasetSpec(classes=[0, 1, 2], expected_rows={"train": 7})
+    before = list(profile.table.columns)
+
+    enriched, report = validate_profile(profile, stage="raw", spec=spec, validator=GxValidator(),
+                                        suites=load_suites())
+
+    assert list(profile.table.columns) == before  # the input is not modified
+    table = enriched.table.set_index("id")
+    assert table["duplicate_of"].dropna().to_dict() == {"train/3": "train/1"}
+    assert table["leaks_into"].dropna().to_dict() == {"train/4": "test/0"}
+    assert not table["duplicate_label_conflict"].any()
+
+    # Row-level checks may run per split or once over all rows (split None): key by name.
+    failed = {r.name: r for r in report.results if not r.success}
+    assert len(failed) == len([r for r in report.results if not r.success])
+    assert set(failed) == {"exact_duplicate", "leakage", "label_in_classes"}
+    assert failed["exact_duplicate"].ids.tolist() == ["train/3"]
+    assert failed["exact_duplicate"].details.tolist() == ["duplicate_of=train/1"]
+    assert failed["exact_duplicate"].action == Action.DROP
+    assert failed["leakage"].ids.tolist() == ["train/4"]
+    assert failed["leakage"].details.tolist() == ["leaks_into=test/0"]
+    assert failed["label_in_classes"].ids.tolist() == ["train/5"]
+    assert failed["label_in_classes"].details.tolist() == ["label=11"]
+    assert failed["label_in_classes"].action == Action.QUARANTINE
+    assert not report.success
+    assert report.stage == "raw"
+
+    # every raw-stage check ran, covering both splits
+    splits: dict[str, list[str | None]] = {}
+    for r in report.results:
+        splits.setdefault(r.name, []).append(r.split)
+    assert set(splits) == {m.check for s in load_suites() for _, m in s.for_stage("raw")}
+    for name, seen in splits.items():
+        assert sorted(seen, key=str) in ([None], ["test", "train"]), name
+    row_count = {r.split: r for r in report.results if r.name == "row_count"}
+    assert row_count["train"].success and row_count["train"].skipped is None
+    assert row_count["train"].observed["observed_value"] == 7
+    assert row_count["test"].skipped == "not declared: expected_rows"
+
+    findings = report.findings()
+    assert sorted(zip(findings["id"], findings["check"], findings["split"], strict=True)) == [
+        ("train/3", "exact_duplicate", "train"),
+        ("train/4", "leakage", "train"),
+        ("train/5", "label_in_classes", "train"),
+    ]
