@@ -28,6 +28,11 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = REPO.parent / "shared" / "datasets" / "mnist"
 
 
+def _gunzip(path: Path) -> bytes:
+    with gzip.open(path) as f:
+        return f.read()
+
+
 def floor(source: Path, out: Path) -> float:
     import numpy as np
     import pyarrow as pa
@@ -35,17 +40,21 @@ def floor(source: Path, out: Path) -> float:
 
     t = time.perf_counter()
     for prefix, split in (("train", "train"), ("t10k", "test")):
-        images = gzip.open(source / f"{prefix}-images-idx3-ubyte.gz").read()
-        labels = gzip.open(source / f"{prefix}-labels-idx1-ubyte.gz").read()
+        images = _gunzip(source / f"{prefix}-images-idx3-ubyte.gz")
+        labels = _gunzip(source / f"{prefix}-labels-idx1-ubyte.gz")
         x = np.frombuffer(images, np.uint8, offset=16)
         y = np.frombuffer(labels, np.uint8, offset=8).astype(np.int64)
         n = len(y)
-        table = pa.table({
-            "id": pa.array([f"{split}/{i}" for i in range(n)]),
-            "split": pa.array([split] * n),
-            "label": y,
-            "image": pa.FixedSizeBinaryArray.from_buffers(pa.binary(784), n, [None, pa.py_buffer(x)]),
-        })
+        table = pa.table(
+            {
+                "id": pa.array([f"{split}/{i}" for i in range(n)]),
+                "split": pa.array([split] * n),
+                "label": y,
+                "image": pa.FixedSizeBinaryArray.from_buffers(
+                    pa.binary(784), n, [None, pa.py_buffer(x)]
+                ),
+            }
+        )
         pq.write_table(table, out / f"{split}.parquet", compression="zstd")
     return time.perf_counter() - t
 
@@ -122,8 +131,13 @@ def main() -> None:
     env = {**os.environ, "GX_ANALYTICS_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
     for _ in range(args.repeats):
         for kind in runs:
-            out = subprocess.run([sys.executable, __file__, "--one", kind, "--source", str(args.source)],
-                                 capture_output=True, text=True, check=True, env=env)
+            out = subprocess.run(
+                [sys.executable, __file__, "--one", kind, "--source", str(args.source)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+            )
             runs[kind].append(json.loads(out.stdout.strip().splitlines()[-1]))
     med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in runs.items()}
     report = {

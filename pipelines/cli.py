@@ -8,7 +8,6 @@ Exit codes: 0 the (cleaned) data passed validation; 1 it still fails validation;
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -41,56 +40,116 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 passed, 1 failed validation, 2 bad input or usage, 3 internal error.",
     )
     parser.add_argument("--version", action="version", version=f"dataqual {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
-    parser.add_argument("--prefect-home", type=Path, default=None,
-                        help="Prefect's state folder (default: $DATAQUAL_PREFECT_HOME or ~/.dataqual/prefect)")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)"
+    )
+    parser.add_argument(
+        "--prefect-home",
+        type=Path,
+        default=None,
+        help="Prefect's state folder (default: $DATAQUAL_PREFECT_HOME or ~/.dataqual/prefect)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
-        "run", help="run the whole pipeline as a Prefect flow run",
+        "run",
+        help="run the whole pipeline as a Prefect flow run",
         description="Ingest a dataset, validate it, clean it, store Parquet shards, validate the "
-                    "cleaned data again, write reports and train the reference model. Writes OUT/run.json.",
-        epilog="Exit codes: 0 the cleaned data passes, 1 it still fails validation, 2 bad input or usage.",
+        "cleaned data again, write reports and train the reference model. Writes OUT/run.json.",
+        epilog="Exit codes: 0 the cleaned data passes, 1 it still fails validation, "
+        "2 bad input or usage.",
     )
     src = run.add_mutually_exclusive_group(required=True)
-    src.add_argument("--source", type=Path, help="file or folder of MNIST-style data (IDX, npz, CSV, PNG folders, Parquet)")
+    src.add_argument(
+        "--source",
+        type=Path,
+        help="file or folder of MNIST-style data (IDX, npz, CSV, PNG folders, Parquet)",
+    )
     src.add_argument("--dataset", help="a registered dataset by name (see `dataqual datasets`)")
-    run.add_argument("--out", type=Path, required=True, help="output folder (must be empty or absent)")
-    run.add_argument("--format", help="force a reader instead of detecting the format from the content")
-    run.add_argument("--mirror", type=Path, help="local folder laid out like the download sites (or $DATAQUAL_MIRROR)")
-    run.add_argument("--cache-dir", type=Path, help="download cache (default: $DATAQUAL_CACHE_DIR or ~/.cache/dataqual)")
-    run.add_argument("--suites", type=Path, help="folder of GX expectation suites (default: expectations/)")
-    run.add_argument("--spec", type=Path, help="dataset spec JSON (classes, expected rows) overriding the inferred one")
-    run.add_argument("--reference", type=Path, help="profile.parquet of an earlier run to measure drift against")
+    run.add_argument(
+        "--out", type=Path, required=True, help="output folder (must be empty or absent)"
+    )
+    run.add_argument(
+        "--format", help="force a reader instead of detecting the format from the content"
+    )
+    run.add_argument(
+        "--mirror",
+        type=Path,
+        help="local folder laid out like the download sites (or $DATAQUAL_MIRROR)",
+    )
+    run.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="download cache (default: $DATAQUAL_CACHE_DIR or ~/.cache/dataqual)",
+    )
+    run.add_argument(
+        "--suites", type=Path, help="folder of GX expectation suites (default: expectations/)"
+    )
+    run.add_argument(
+        "--spec",
+        type=Path,
+        help="dataset spec JSON (classes, expected rows) overriding the inferred one",
+    )
+    run.add_argument(
+        "--reference", type=Path, help="profile.parquet of an earlier run to measure drift against"
+    )
     run.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
-    run.add_argument("--no-train", action="store_true", help="stop after writing the shards and reports")
-    run.add_argument("--epochs", type=_positive_int, default=10, help="training epochs (default: 10)")
-    run.add_argument("--batch-size", type=_positive_int, default=128, help="training batch size (default: 128)")
+    run.add_argument(
+        "--no-train", action="store_true", help="stop after writing the shards and reports"
+    )
+    run.add_argument(
+        "--epochs", type=_positive_int, default=10, help="training epochs (default: 10)"
+    )
+    run.add_argument(
+        "--batch-size", type=_positive_int, default=128, help="training batch size (default: 128)"
+    )
     run.add_argument("--force", action="store_true", help="train even when validation failed")
-    run.add_argument("--shard-rows", type=_positive_int, default=20_000, help="rows per Parquet shard (default: 20000)")
+    run.add_argument(
+        "--shard-rows",
+        type=_positive_int,
+        default=20_000,
+        help="rows per Parquet shard (default: 20000)",
+    )
 
-    train = sub.add_parser("train", help="train the reference model on a finished run's shards",
-                           description="Train on OUT/shards of an earlier `dataqual run`; refuses runs "
-                                       "that failed validation unless --force.")
-    train.add_argument("--run", type=Path, required=True, dest="run_dir", help="folder of a finished run")
-    train.add_argument("--epochs", type=_positive_int, default=10, help="training epochs (default: 10)")
-    train.add_argument("--batch-size", type=_positive_int, default=128, help="training batch size (default: 128)")
+    train = sub.add_parser(
+        "train",
+        help="train the reference model on a finished run's shards",
+        description="Train on OUT/shards of an earlier `dataqual run`; refuses runs "
+        "that failed validation unless --force.",
+    )
+    train.add_argument(
+        "--run", type=Path, required=True, dest="run_dir", help="folder of a finished run"
+    )
+    train.add_argument(
+        "--epochs", type=_positive_int, default=10, help="training epochs (default: 10)"
+    )
+    train.add_argument(
+        "--batch-size", type=_positive_int, default=128, help="training batch size (default: 128)"
+    )
     train.add_argument("--force", action="store_true", help="train even when validation failed")
 
-    fetch = sub.add_parser("fetch", help="download a registered dataset and verify its checksums",
-                           description="Download (or copy from --mirror) a registered dataset into the cache.")
+    fetch = sub.add_parser(
+        "fetch",
+        help="download a registered dataset and verify its checksums",
+        description="Download (or copy from --mirror) a registered dataset into the cache.",
+    )
     fetch.add_argument("name", help="dataset name, e.g. mnist")
     fetch.add_argument("--mirror", type=Path, help="local folder laid out like the download sites")
     fetch.add_argument("--cache-dir", type=Path, help="download cache")
 
-    sub.add_parser("datasets", help="list the registered datasets",
-                   description="List the datasets `--dataset` and `fetch` know, with their files.")
+    sub.add_parser(
+        "datasets",
+        help="list the registered datasets",
+        description="List the datasets `--dataset` and `fetch` know, with their files.",
+    )
     return parser
 
 
 def _configure_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     logging.getLogger("dataqual").setLevel(min(level, logging.INFO))
 
 
@@ -100,9 +159,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from dataqual.train.trainer import TrainConfig
 
     config = RunConfig(
-        source=args.source, dataset=args.dataset, mirror=args.mirror, cache_dir=args.cache_dir,
-        format=args.format, out=args.out, overwrite=args.overwrite, suites_dir=args.suites,
-        spec_file=args.spec, reference=args.reference, shard_rows=args.shard_rows, train=not args.no_train,
+        source=args.source,
+        dataset=args.dataset,
+        mirror=args.mirror,
+        cache_dir=args.cache_dir,
+        format=args.format,
+        out=args.out,
+        overwrite=args.overwrite,
+        suites_dir=args.suites,
+        spec_file=args.spec,
+        reference=args.reference,
+        shard_rows=args.shard_rows,
+        train=not args.no_train,
         training=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, force=args.force),
     )
     preflight(config)  # bad input fails here in milliseconds, before Prefect starts
@@ -111,8 +179,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     outcome = run_flow(config)
     s = outcome.summary
     c = s["counts"]
-    print(f"{s['status']}: {c['rows']} rows, {c['kept']} kept, {c['repaired']} repaired, "
-          f"{c['quarantined']} quarantined; training {s['training']}")
+    print(
+        f"{s['status']}: {c['rows']} rows, {c['kept']} kept, {c['repaired']} repaired, "
+        f"{c['quarantined']} quarantined; training {s['training']}"
+    )
     print(f"run.json: {outcome.run_json}")
     return outcome.exit_code
 
@@ -122,8 +192,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from pipelines.flows import train_flow
 
     if not (args.run_dir / "run.json").is_file():
-        raise DataqualError(f"{args.run_dir}: no run.json; give the --out folder of a finished `dataqual run`")
-    metrics = train_flow(args.run_dir, TrainConfig(epochs=args.epochs, batch_size=args.batch_size, force=args.force))
+        raise DataqualError(
+            f"{args.run_dir}: no run.json; give the --out folder of a finished `dataqual run`"
+        )
+    metrics = train_flow(
+        args.run_dir, TrainConfig(epochs=args.epochs, batch_size=args.batch_size, force=args.force)
+    )
     print(f"test accuracy {metrics['test_accuracy']:.4f} after {metrics['epochs']} epochs")
     return EXIT_PASSED
 

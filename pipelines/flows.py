@@ -34,8 +34,13 @@ def profile_task(ingested: stages.Ingested, config: RunConfig) -> Any:
 
 
 @task(name="validate", cache_policy=NO_CACHE)
-def validate_task(workspace: stages.Workspace, ingested: stages.Ingested, prof: Any, stage: str,
-                  raw_rows: dict[str, int] | None = None) -> Any:
+def validate_task(
+    workspace: stages.Workspace,
+    ingested: stages.Ingested,
+    prof: Any,
+    stage: str,
+    raw_rows: dict[str, int] | None = None,
+) -> Any:
     return stages.validate(workspace, ingested, prof, stage=stage, raw_rows=raw_rows)
 
 
@@ -45,13 +50,21 @@ def clean_task(raw_profile: Any, report: Any) -> Any:
 
 
 @task(name="store", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def store_task(workspace: stages.Workspace, ingested: stages.Ingested, plan: Any, raw_profile: Any) -> Any:
+def store_task(
+    workspace: stages.Workspace, ingested: stages.Ingested, plan: Any, raw_profile: Any
+) -> Any:
     return stages.store(workspace, ingested, plan, raw_profile)
 
 
 @task(name="report", cache_policy=NO_CACHE)
-def report_task(workspace: stages.Workspace, ingested: stages.Ingested, raw: Any, cleaned: Any,
-                plan: Any, stored: Any) -> dict[str, Any]:
+def report_task(
+    workspace: stages.Workspace,
+    ingested: stages.Ingested,
+    raw: Any,
+    cleaned: Any,
+    plan: Any,
+    stored: Any,
+) -> dict[str, Any]:
     return stages.write_outputs(workspace, ingested, raw, cleaned, plan, stored)
 
 
@@ -95,16 +108,23 @@ def run_flow(config: RunConfig) -> stages.RunOutcome:
         raw = validate_task(workspace, ingested, raw_profile, "raw")
         plan = clean_task(raw[0], raw[1])
         stored = store_task(workspace, ingested, plan, raw_profile)
-        raw_rows = {str(k): int(v) for k, v in raw_profile.table["split"].value_counts(sort=False).items()}
+        raw_rows = {
+            str(k): int(v) for k, v in raw_profile.table["split"].value_counts(sort=False).items()
+        }
         cleaned = validate_task(workspace, ingested, stored.cleaned, "cleaned", raw_rows)
         summary = report_task(workspace, ingested, raw, cleaned, plan, stored)
         training = train_task(workspace, summary) if config.train else "skipped"
-        outcome = stages.finish(workspace, summary, training=training, seconds=time.perf_counter() - started)
+        outcome = stages.finish(
+            workspace, summary, training=training, seconds=time.perf_counter() - started
+        )
     except BaseException:
         stages.discard(workspace)
         raise
-    create_markdown_artifact(markdown=_summary_markdown(outcome), key="dataqual-run-summary",
-                             description="dataqual run summary")
+    create_markdown_artifact(
+        markdown=_summary_markdown(outcome),
+        key="dataqual-run-summary",
+        description="dataqual run summary",
+    )
     logger.info("run %s: %s", outcome.status, outcome.run_json)
     return outcome
 
@@ -116,8 +136,12 @@ def train_flow(run_dir: Path, config: TrainConfig) -> dict[str, Any]:
 
     run = json.loads((Path(run_dir) / stages.RUN_JSON).read_text())
     shards = Path(run_dir) / Path(run["manifest"]).parent
-    result = train_from_shards(shards, Path(run_dir) / Path(stages.ARTEFACTS["metrics"]).parent, config,
-                               validation_passed=run["status"] == "passed")
+    result = train_from_shards(
+        shards,
+        Path(run_dir) / Path(stages.ARTEFACTS["metrics"]).parent,
+        config,
+        validation_passed=run["status"] == "passed",
+    )
     return result.metrics
 
 

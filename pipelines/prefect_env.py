@@ -18,7 +18,7 @@ def default_prefect_home() -> Path:
 
 
 def configure_prefect(home: Path | None = None, *, log_level: str = "WARNING") -> Path:
-    """Point Prefect at its own home (SQLite lives there) and switch off what reaches the network."""
+    """Point Prefect at its own home (its SQLite lives there); switch off network telemetry."""
     home = Path(home) if home else default_prefect_home()
     home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_HOME", str(home))

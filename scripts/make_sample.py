@@ -24,7 +24,9 @@ TRAIN, TEST = 1000, 200
 SIDE, BOX, SCALE = 28, 20, 4
 
 
-def _arc(cx: float, cy: float, rx: float, ry: float, a0: float, a1: float, n: int = 24) -> list[tuple[float, float]]:
+def _arc(
+    cx: float, cy: float, rx: float, ry: float, a0: float, a1: float, n: int = 24
+) -> list[tuple[float, float]]:
     t = np.radians(np.linspace(a0, a1, n))
     return list(zip(cx + rx * np.cos(t), cy + ry * np.sin(t), strict=True))
 
@@ -33,11 +35,11 @@ def _arc(cx: float, cy: float, rx: float, ry: float, a0: float, a1: float, n: in
 TEMPLATES: dict[int, list[list[tuple[float, float]]]] = {
     0: [_arc(0.5, 0.5, 0.32, 0.45, 0, 360)],
     1: [[(0.35, 0.2), (0.55, 0.05), (0.55, 0.95)]],
-    2: [_arc(0.5, 0.3, 0.3, 0.25, 200, 370) + [(0.2, 0.95), (0.85, 0.95)]],
+    2: [[*_arc(0.5, 0.3, 0.3, 0.25, 200, 370), (0.2, 0.95), (0.85, 0.95)]],
     3: [_arc(0.5, 0.28, 0.28, 0.23, 200, 450), _arc(0.5, 0.72, 0.3, 0.23, 270, 520)],
     4: [[(0.6, 0.05), (0.15, 0.65), (0.85, 0.65)], [(0.62, 0.3), (0.62, 0.95)]],
-    5: [[(0.8, 0.05), (0.3, 0.05), (0.25, 0.45)] + _arc(0.5, 0.67, 0.3, 0.28, 230, 500)],
-    6: [[(0.7, 0.05), (0.3, 0.45)] + _arc(0.5, 0.7, 0.27, 0.25, 180, 540)],
+    5: [[(0.8, 0.05), (0.3, 0.05), (0.25, 0.45), *_arc(0.5, 0.67, 0.3, 0.28, 230, 500)]],
+    6: [[(0.7, 0.05), (0.3, 0.45), *_arc(0.5, 0.7, 0.27, 0.25, 180, 540)]],
     7: [[(0.15, 0.05), (0.85, 0.05), (0.4, 0.95)]],
     8: [_arc(0.5, 0.27, 0.24, 0.22, 0, 360), _arc(0.5, 0.72, 0.3, 0.23, 0, 360)],
     9: [_arc(0.5, 0.3, 0.27, 0.25, 0, 360), [(0.77, 0.3), (0.7, 0.95)]],
@@ -108,7 +110,9 @@ def write_idx(path: Path, array: np.ndarray) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "data" / "sample")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parents[1] / "data" / "sample"
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(SEED)
     train_x, train_y = make(TRAIN, rng)

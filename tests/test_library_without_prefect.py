@@ -28,13 +28,20 @@ print(len(names))
 
 
 def test_every_library_module_imports_without_prefect() -> None:
-    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300,
-                            cwd=Path(dataqual.__file__).parent)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(dataqual.__file__).parent,
+    )
     assert result.returncode == 0, result.stderr
     assert int(result.stdout.strip()) >= 20  # the walk really covered the package
 
 
 def test_the_block_really_blocks() -> None:
     probe = SCRIPT.split("import dataqual")[0] + "import prefect\n"
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode != 0 and "blocked: prefect" in result.stderr

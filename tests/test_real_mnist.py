@@ -1,4 +1,4 @@
-"""Acceptance on real MNIST (../shared/datasets/mnist): exact shards, and the seed model's accuracy."""
+"""Acceptance on real MNIST (../shared/datasets/mnist): exact shards, seed model accuracy."""
 
 from __future__ import annotations
 
@@ -52,7 +52,11 @@ def test_clean_mnist_removes_nothing(mnist_run: Path) -> None:
     assert pq.read_metadata(mnist_run / "quarantine.parquet").num_rows == 0
 
 
-def test_seed_model_reaches_98_percent_in_10_epochs_from_shards(mnist_run: Path, tmp_path: Path) -> None:
-    result = train_from_shards(mnist_run / "shards", tmp_path, TrainConfig(epochs=10), validation_passed=True)
+def test_seed_model_reaches_98_percent_in_10_epochs_from_shards(
+    mnist_run: Path, tmp_path: Path
+) -> None:
+    result = train_from_shards(
+        mnist_run / "shards", tmp_path, TrainConfig(epochs=10), validation_passed=True
+    )
     assert result.metrics["epochs"] == 10
     assert result.metrics["test_accuracy"] >= 0.98, result.metrics

@@ -19,8 +19,12 @@ from dataqual.run import ARTEFACTS, run_pipeline
 from dataqual.store.manifest import Manifest
 from dataqual.store.schema import table_images
 
-PLANTED_REMOVED = {"train/100": "blank_image", "train/102": "exact_duplicate",
-                   "train/103": "label_in_classes", "train/105": "leakage"}
+PLANTED_REMOVED = {
+    "train/100": "blank_image",
+    "train/102": "exact_duplicate",
+    "train/103": "label_in_classes",
+    "train/105": "leakage",
+}
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +40,15 @@ def test_run_json_names_every_artefact(sample_run: Path) -> None:
     assert run["status"] == "passed"
     assert run["training"] == "skipped"
     assert run["metrics"] is None
-    for key in ("manifest", "validation", "quarantine", "findings", "report", "data_docs", "profile"):
+    for key in (
+        "manifest",
+        "validation",
+        "quarantine",
+        "findings",
+        "report",
+        "data_docs",
+        "profile",
+    ):
         assert run[key] == ARTEFACTS[key]
         assert (sample_run / run[key]).is_file(), key
 
@@ -88,14 +100,18 @@ def test_manifest_counts_and_checksums(sample_run: Path) -> None:
     assert {s.name for s in manifest.lineage.suites} >= {"accuracy", "completeness", "duplicates"}
 
 
-def test_missing_class_fails_validation_and_training_is_refused(tmp_path: Path, sample_dir: Path) -> None:
+def test_missing_class_fails_validation_and_training_is_refused(
+    tmp_path: Path, sample_dir: Path
+) -> None:
     from tests.helpers import make_idx_dataset
 
     source = open_source(sample_dir)
     train = next(source.iter_batches("train", 2000))
     test = next(source.iter_batches("test", 2000))
     keep = train.labels != 3
-    make_idx_dataset(tmp_path / "src", train.images[keep], train.labels[keep], test.images, test.labels)
+    make_idx_dataset(
+        tmp_path / "src", train.images[keep], train.labels[keep], test.images, test.labels
+    )
     outcome = run_pipeline(RunConfig(source=tmp_path / "src", out=tmp_path / "out", train=True))
     assert outcome.status == "failed_validation"
     assert outcome.exit_code == 1

@@ -47,7 +47,9 @@ class CleaningPlan:
         """Positions in this plan of the given ids (all must be known)."""
         idx = self.ids.get_indexer(ids)
         if (idx < 0).any():
-            raise KeyError(f"{int((idx < 0).sum())} ids are not in the cleaning plan, e.g. {ids[idx < 0][0]}")
+            raise KeyError(
+                f"{int((idx < 0).sum())} ids are not in the cleaning plan, e.g. {ids[idx < 0][0]}"
+            )
         return idx
 
 
@@ -66,8 +68,14 @@ def plan_cleaning(ids: pd.Series | np.ndarray, report: ValidationReport) -> Clea
         rows = rows[rows >= 0]
         if result.action.removes:
             remove[rows] = True
-            details = result.details if len(result.details) == len(result.ids) else np.full(len(result.ids), "")
-            removed_frames.append(pd.DataFrame({"id": result.ids, "check": result.name, "detail": details}))
+            details = (
+                result.details
+                if len(result.details) == len(result.ids)
+                else np.full(len(result.ids), "")
+            )
+            removed_frames.append(
+                pd.DataFrame({"id": result.ids, "check": result.name, "detail": details})
+            )
         elif result.action == Action.REPAIR:
             repair[rows] = True
             if result.repair == "invert":
@@ -78,5 +86,11 @@ def plan_cleaning(ids: pd.Series | np.ndarray, report: ValidationReport) -> Clea
         details = removed.groupby("id", sort=False)["detail"].agg(list)
     else:
         reasons = details = pd.Series(dtype=object)
-    return CleaningPlan(ids=index, remove=remove, repair=repair, invert=invert & ~remove,
-                        reasons=reasons, details=details)
+    return CleaningPlan(
+        ids=index,
+        remove=remove,
+        repair=repair,
+        invert=invert & ~remove,
+        reasons=reasons,
+        details=details,
+    )

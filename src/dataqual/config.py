@@ -20,14 +20,22 @@ class RunConfig(BaseModel):
 
     source: Path | None = Field(None, description="File or folder to ingest.")
     dataset: str | None = Field(None, description="Name of a registered dataset, e.g. 'mnist'.")
-    mirror: Path | None = Field(None, description="Local folder laid out like the official download sites.")
+    mirror: Path | None = Field(
+        None, description="Local folder laid out like the official download sites."
+    )
     cache_dir: Path | None = Field(None, description="Where named datasets are downloaded to.")
     format: str | None = Field(None, description="Force a reader instead of detecting the format.")
     out: Path = Field(description="Output folder of the run.")
     overwrite: bool = Field(False, description="Replace an existing run in `out`.")
-    suites_dir: Path | None = Field(None, description="Folder of GX suites (default: expectations/).")
-    spec_file: Path | None = Field(None, description="Dataset spec JSON overriding the inferred one.")
-    reference: Path | None = Field(None, description="Reference profile (Parquet) to measure drift against.")
+    suites_dir: Path | None = Field(
+        None, description="Folder of GX suites (default: expectations/)."
+    )
+    spec_file: Path | None = Field(
+        None, description="Dataset spec JSON overriding the inferred one."
+    )
+    reference: Path | None = Field(
+        None, description="Reference profile (Parquet) to measure drift against."
+    )
     batch_rows: int = Field(DEFAULT_BATCH_ROWS, ge=1, description="Rows per ingest chunk.")
     shard_rows: int = Field(DEFAULT_SHARD_ROWS, ge=1, description="Rows per Parquet shard.")
     train: bool = Field(True, description="Train the reference model after storing.")

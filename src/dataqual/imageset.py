@@ -61,8 +61,14 @@ class ImageBatch:
     def __post_init__(self) -> None:
         n = len(self.images)
         if self.images.ndim != 3 or self.images.dtype != np.uint8:
-            raise TypeError(f"images must be uint8 (n, H, W), got {self.images.dtype} {self.images.shape}")
-        for name, arr in (("ids", self.ids), ("labels", self.labels), ("positions", self.positions)):
+            raise TypeError(
+                f"images must be uint8 (n, H, W), got {self.images.dtype} {self.images.shape}"
+            )
+        for name, arr in (
+            ("ids", self.ids),
+            ("labels", self.labels),
+            ("positions", self.positions),
+        ):
             if len(arr) != n:
                 raise ValueError(f"{name} has {len(arr)} rows, images has {n}")
 

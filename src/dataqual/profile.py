@@ -32,9 +32,22 @@ MIDTONE_RANGE = (32, 223)
 THUMB_SIDE = 14
 
 PROFILE_COLUMNS = (
-    "id", "split", "position", "label", "content_hash",
-    "pixel_min", "pixel_max", "mean", "std", "ink_fraction", "midtone_fraction",
-    "border_mean", "com_row", "com_col", "bbox_height", "bbox_width",
+    "id",
+    "split",
+    "position",
+    "label",
+    "content_hash",
+    "pixel_min",
+    "pixel_max",
+    "mean",
+    "std",
+    "ink_fraction",
+    "midtone_fraction",
+    "border_mean",
+    "com_row",
+    "com_col",
+    "bbox_height",
+    "bbox_width",
     *(f"defect_{name}" for name in DEFECT_NAMES),
 )
 
@@ -119,8 +132,12 @@ def profile_batch(batch: ImageBatch) -> pd.DataFrame:
     com_col = np.where(has_ink, sums[:, h : h + w] @ np.arange(w) / safe_total, (w - 1) / 2)
     rows_ink = ink_sums[:, :h] > 0
     cols_ink = ink_sums[:, h : h + w] > 0
-    bbox_h = np.where(rows_ink.any(1), h - np.argmax(rows_ink[:, ::-1], 1) - np.argmax(rows_ink, 1), 0)
-    bbox_w = np.where(cols_ink.any(1), w - np.argmax(cols_ink[:, ::-1], 1) - np.argmax(cols_ink, 1), 0)
+    bbox_h = np.where(
+        rows_ink.any(1), h - np.argmax(rows_ink[:, ::-1], 1) - np.argmax(rows_ink, 1), 0
+    )
+    bbox_w = np.where(
+        cols_ink.any(1), w - np.argmax(cols_ink[:, ::-1], 1) - np.argmax(cols_ink, 1), 0
+    )
     midtone = np.count_nonzero((flat > MIDTONE_RANGE[0]) & (flat < MIDTONE_RANGE[1]), axis=1)
     border_pixels = float(red[:, -2].sum())  # 2 * (h + w) - 4, or h * w when h or w is 1
     pmin = flat.min(axis=1).astype(np.float32) if n else np.zeros(0, np.float32)
@@ -150,7 +167,9 @@ def profile_batch(batch: ImageBatch) -> pd.DataFrame:
         "bbox_width": bbox_w.astype(np.int32),
     }
     for name in DEFECT_NAMES:
-        data[f"defect_{name}"] = np.asarray(batch.defects.get(name, np.zeros(n, np.int32)), np.int32)
+        data[f"defect_{name}"] = np.asarray(
+            batch.defects.get(name, np.zeros(n, np.int32)), np.int32
+        )
     return pd.DataFrame(data, columns=list(PROFILE_COLUMNS))
 
 
@@ -181,11 +200,21 @@ def profile_batches(batches: Iterable[ImageBatch], shape: tuple[int, int]) -> Pr
         tables.append(profile_batch(batch))
         thumbs.append(thumbnails(batch.images))
     if not tables:
-        return Profile(table=profile_batch(_empty_batch(shape)), thumbs=np.zeros((0, THUMB_SIDE**2), np.uint8),
-                       shape=shape)
-    return Profile(table=pd.concat(tables, ignore_index=True), thumbs=np.concatenate(thumbs), shape=shape)
+        return Profile(
+            table=profile_batch(_empty_batch(shape)),
+            thumbs=np.zeros((0, THUMB_SIDE**2), np.uint8),
+            shape=shape,
+        )
+    return Profile(
+        table=pd.concat(tables, ignore_index=True), thumbs=np.concatenate(thumbs), shape=shape
+    )
 
 
 def _empty_batch(shape: tuple[int, int]) -> ImageBatch:
-    return ImageBatch(split="", ids=np.array([], dtype=str), labels=np.zeros(0, np.int64),
-                      images=np.zeros((0, *shape), np.uint8), positions=np.zeros(0, np.int64))
+    return ImageBatch(
+        split="",
+        ids=np.array([], dtype=str),
+        labels=np.zeros(0, np.int64),
+        images=np.zeros((0, *shape), np.uint8),
+        positions=np.zeros(0, np.int64),
+    )

@@ -187,17 +187,29 @@ def profile(ingested: Ingested, config: RunConfig) -> Profile:
 
 
 def validate(
-    workspace: Workspace, ingested: Ingested, prof: Profile, *, stage: str,
+    workspace: Workspace,
+    ingested: Ingested,
+    prof: Profile,
+    *,
+    stage: str,
     raw_rows: dict[str, int] | None = None,
 ) -> tuple[Profile, ValidationReport]:
     """Run analysers and suites for one stage; results join the run's Data Docs."""
     reference = None
     if workspace.config.reference is not None:
-        reference = Profile(table=pd.read_parquet(workspace.config.reference), thumbs=prof.thumbs[:0],
-                            shape=prof.shape)
+        reference = Profile(
+            table=pd.read_parquet(workspace.config.reference),
+            thumbs=prof.thumbs[:0],
+            shape=prof.shape,
+        )
     return validate_profile(
-        prof, stage=stage, spec=ingested.spec, validator=workspace.gx(), suites=ingested.suites,
-        raw_rows=raw_rows, reference=reference,
+        prof,
+        stage=stage,
+        spec=ingested.spec,
+        validator=workspace.gx(),
+        suites=ingested.suites,
+        raw_rows=raw_rows,
+        reference=reference,
     )
 
 
@@ -206,13 +218,19 @@ def clean(raw_profile: Profile, report: ValidationReport) -> CleaningPlan:
     return plan_cleaning(raw_profile.table["id"], report)
 
 
-def store(workspace: Workspace, ingested: Ingested, plan: CleaningPlan, raw_profile: Profile) -> StoreResult:
+def store(
+    workspace: Workspace, ingested: Ingested, plan: CleaningPlan, raw_profile: Profile
+) -> StoreResult:
     """Second streaming pass: shards, quarantine and the manifest with lineage."""
     shards_dir = workspace.path("manifest").parent
     result = write_dataset(
-        ingested.source, plan, shards_dir, quarantine_path=workspace.path("quarantine"),
+        ingested.source,
+        plan,
+        shards_dir,
+        quarantine_path=workspace.path("quarantine"),
         raw_profile=raw_profile,
-        shard_rows=workspace.config.shard_rows, batch_rows=workspace.config.batch_rows,
+        shard_rows=workspace.config.shard_rows,
+        batch_rows=workspace.config.batch_rows,
     )
     result.manifest.lineage = _lineage(ingested)
     result.manifest.write(shards_dir)
@@ -229,16 +247,26 @@ def _lineage(ingested: Ingested) -> Lineage:
         for s in ingested.suites
     ]
     return Lineage(
-        source=ingested.source.description, format=ingested.format, dataset=ingested.spec.name,
-        files=files, suites=suites, dataqual_version=__version__, git_commit=_git_commit(),
+        source=ingested.source.description,
+        format=ingested.format,
+        dataset=ingested.spec.name,
+        files=files,
+        suites=suites,
+        dataqual_version=__version__,
+        git_commit=_git_commit(),
     )
 
 
 def _git_commit() -> str | None:
     here = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5, check=False)
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
@@ -252,13 +280,19 @@ def write_outputs(
     plan: CleaningPlan,
     stored: StoreResult,
 ) -> dict[str, Any]:
-    """Write validation.json, findings, profile, Data Docs and the HTML report; return the summary."""
+    """Write validation.json, findings, profile, Data Docs and the HTML report; return a summary."""
     from dataqual.report import write_report
 
     raw_profile, raw_report = raw
     _, clean_report = cleaned
-    blocking = [r for r in raw_report.results if not r.success and r.severity == Severity.ERROR
-                and not r.action.removes and r.action.value != "repair"]
+    blocking = [
+        r
+        for r in raw_report.results
+        if not r.success
+        and r.severity == Severity.ERROR
+        and not r.action.removes
+        and r.action.value != "repair"
+    ]
     success = clean_report.success and not blocking
     summary = {
         "success": success,
@@ -276,17 +310,25 @@ def write_outputs(
     findings = _with_actions(findings)
     findings.to_parquet(workspace.path("findings"), index=False)
     raw_profile.table.to_parquet(workspace.path("profile"), index=False)
-    workspace.artefacts.update({k: ARTEFACTS[k] for k in ("validation", "findings", "profile", "manifest",
-                                                          "quarantine")})
+    workspace.artefacts.update(
+        {k: ARTEFACTS[k] for k in ("validation", "findings", "profile", "manifest", "quarantine")}
+    )
     for name, table in {**raw_report.artefacts}.items():
         if name in ARTEFACTS:
             table.to_parquet(workspace.path(name), index=False)
             workspace.artefacts[name] = ARTEFACTS[name]
     docs = workspace.gx().build_docs()
     workspace.artefacts["data_docs"] = ARTEFACTS["data_docs"] if docs else None
-    write_report(workspace.path("report"), summary=summary, findings=findings, raw_profile=raw_profile,
-                 quarantine=workspace.path("quarantine"), shards=workspace.path("manifest").parent,
-                 artefacts=workspace.artefacts, spec=ingested.spec)
+    write_report(
+        workspace.path("report"),
+        summary=summary,
+        findings=findings,
+        raw_profile=raw_profile,
+        quarantine=workspace.path("quarantine"),
+        shards=workspace.path("manifest").parent,
+        artefacts=workspace.artefacts,
+        spec=ingested.spec,
+    )
     workspace.artefacts["report"] = ARTEFACTS["report"]
     return summary
 
@@ -298,7 +340,9 @@ def _with_actions(findings: pd.DataFrame) -> pd.DataFrame:
     raw = findings["stage"] == "raw"
     removed_ids = set(findings.loc[raw & findings["action"].isin(["quarantine", "drop"]), "id"])
     taken = findings["action"].copy()
-    superseded = raw & findings["id"].isin(removed_ids) & ~findings["action"].isin(["quarantine", "drop"])
+    superseded = (
+        raw & findings["id"].isin(removed_ids) & ~findings["action"].isin(["quarantine", "drop"])
+    )
     taken[superseded] = "quarantine"
     findings = findings.assign(action_taken=taken)
     return findings
@@ -309,7 +353,9 @@ def train(workspace: Workspace, summary: dict[str, Any]) -> dict[str, Any] | Non
     from dataqual.train.trainer import train_from_shards
 
     result = train_from_shards(
-        workspace.path("manifest").parent, workspace.path("metrics").parent, workspace.config.training,
+        workspace.path("manifest").parent,
+        workspace.path("metrics").parent,
+        workspace.config.training,
         validation_passed=bool(summary["success"]),
     )
     workspace.artefacts["metrics"] = ARTEFACTS["metrics"]
@@ -317,7 +363,9 @@ def train(workspace: Workspace, summary: dict[str, Any]) -> dict[str, Any] | Non
     return result.metrics
 
 
-def finish(workspace: Workspace, summary: dict[str, Any], *, training: str, seconds: float) -> RunOutcome:
+def finish(
+    workspace: Workspace, summary: dict[str, Any], *, training: str, seconds: float
+) -> RunOutcome:
     """Write run.json and move the staging folder into place as ``out``."""
     status = "passed" if summary["success"] else "failed_validation"
     exit_code = 0 if summary["success"] else 1
@@ -358,7 +406,9 @@ def run_pipeline(config: RunConfig) -> RunOutcome:
         raw = validate(workspace, ingested, raw_profile, stage="raw")
         plan = clean(raw[0], raw[1])
         stored = store(workspace, ingested, plan, raw_profile)
-        raw_rows = {str(k): int(v) for k, v in raw_profile.table["split"].value_counts(sort=False).items()}
+        raw_rows = {
+            str(k): int(v) for k, v in raw_profile.table["split"].value_counts(sort=False).items()
+        }
         cleaned = validate(workspace, ingested, stored.cleaned, stage="cleaned", raw_rows=raw_rows)
         summary = write_outputs(workspace, ingested, raw, cleaned, plan, stored)
         training = "skipped"

@@ -11,19 +11,28 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from pipelines.cli import build_parser, main
 
 
 @pytest.mark.parametrize("command", [[], ["run"], ["train"], ["fetch"], ["datasets"]])
-def test_every_command_explains_itself(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_command_explains_itself(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as info:
         build_parser().parse_args([*command, "--help"])
     assert info.value.code == 0
     text = capsys.readouterr().out
     assert "usage: dataqual" in text
     if command == ["run"]:
-        for flag in ("--source", "--dataset", "--out", "--no-train", "--epochs", "--force", "--mirror"):
+        for flag in (
+            "--source",
+            "--dataset",
+            "--out",
+            "--no-train",
+            "--epochs",
+            "--force",
+            "--mirror",
+        ):
             assert flag in text
 
 
@@ -35,8 +44,9 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.usefixtures("prefect_harness")
-def test_run_on_sample_exits_0_without_training(sample_dir: Path, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_on_sample_exits_0_without_training(
+    sample_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(["run", "--source", str(sample_dir), "--out", str(tmp_path / "out"), "--no-train"])
     assert code == 0
     assert "passed: 1200 rows, 1196 kept, 1 repaired, 4 quarantined" in capsys.readouterr().out
@@ -62,17 +72,26 @@ def test_corrupted_idx_exits_2_naming_the_file_and_leaves_no_output(
 
 
 def test_console_script_reports_bad_input_with_exit_2(tmp_path: Path) -> None:
-    """The installed `dataqual` entry point, in a fresh process (bad input fails before any flow)."""
+    """The installed `dataqual` entry point in a fresh process: bad input fails before any flow."""
     exe = Path(sys.executable).with_name("dataqual")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "pipelines"]
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03" + bytes(12))
     (bad / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01" + bytes(4))
-    env = {**os.environ, "DATAQUAL_PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_HOME": str(tmp_path / "prefect")}
+    env = {
+        **os.environ,
+        "DATAQUAL_PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+    }
     env.pop("PREFECT_API_URL", None)
-    result = subprocess.run([*cmd, "run", "--source", str(bad), "--out", str(tmp_path / "out")],
-                            capture_output=True, text=True, timeout=300, env=env)
+    result = subprocess.run(
+        [*cmd, "run", "--source", str(bad), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert result.returncode == 2, result.stderr
     assert "train-images-idx3-ubyte" in result.stderr
     assert not (tmp_path / "out").exists()

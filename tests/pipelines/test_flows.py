@@ -13,10 +13,9 @@ from dataqual.train.trainer import TrainConfig
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_run_flow_on_sample_trains_one_epoch(sample_dir: Path, tmp_path: Path) -> None:
+    from pipelines.flows import run_flow
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    from pipelines.flows import run_flow
 
     out = tmp_path / "out"
     config = RunConfig(source=sample_dir, out=out, training=TrainConfig(epochs=1))
@@ -43,8 +42,9 @@ def test_run_flow_on_sample_trains_one_epoch(sample_dir: Path, tmp_path: Path) -
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_train_flow_refuses_failed_run_unless_forced(sample_dir: Path, tmp_path: Path) -> None:
-    from dataqual.errors import ValidationFailed
     from pipelines.flows import run_flow, train_flow
+
+    from dataqual.errors import ValidationFailed
 
     out = tmp_path / "out"
     run_flow(RunConfig(source=sample_dir, out=out, train=False))

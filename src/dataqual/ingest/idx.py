@@ -26,13 +26,26 @@ from dataqual.imageset import DEFAULT_BATCH_ROWS, ImageBatch, SplitInfo, positio
 __all__ = ["IdxHeader", "IdxSource", "find_idx_pairs", "read_idx_header"]
 
 _UBYTE = 0x08
-_TYPE_NAMES = {0x08: "ubyte", 0x09: "byte", 0x0B: "short", 0x0C: "int", 0x0D: "float", 0x0E: "double"}
+_TYPE_NAMES = {
+    0x08: "ubyte",
+    0x09: "byte",
+    0x0B: "short",
+    0x0C: "int",
+    0x0D: "float",
+    0x0E: "double",
+}
 _GZIP_MAGIC = b"\x1f\x8b"
 _FILE_RE = re.compile(
     r"^(?P<prefix>.+?)[-._](?P<kind>images|labels)[-._]idx(?P<ndim>[13])[-._]ubyte(?P<gz>\.gz)?$"
 )
-_SPLIT_ALIASES = {"t10k": "test", "test": "test", "train": "train", "val": "val", "valid": "val",
-                  "validation": "val"}
+_SPLIT_ALIASES = {
+    "t10k": "test",
+    "test": "test",
+    "train": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+}
 
 
 @dataclass(frozen=True)
@@ -89,7 +102,9 @@ def read_idx_header(path: Path, expected_ndim: int | None = None) -> IdxHeader:
             compressed = isinstance(f, gzip.GzipFile)
             head = f.read(4)
             if len(head) < 4:
-                raise TruncatedError(path, f"file ends inside the IDX header ({len(head)} of 4 bytes)")
+                raise TruncatedError(
+                    path, f"file ends inside the IDX header ({len(head)} of 4 bytes)"
+                )
             zero, dtype, ndim = struct.unpack(">HBB", head)
             if zero != 0 or dtype not in _TYPE_NAMES or ndim == 0:
                 raise FormatError(
@@ -98,10 +113,13 @@ def read_idx_header(path: Path, expected_ndim: int | None = None) -> IdxHeader:
                     hint="expected 0x00000803 for images or 0x00000801 for labels",
                 )
             if dtype != _UBYTE:
-                raise FormatError(path, f"IDX values are {_TYPE_NAMES[dtype]}, only ubyte (0x08) is supported")
+                raise FormatError(
+                    path, f"IDX values are {_TYPE_NAMES[dtype]}, only ubyte (0x08) is supported"
+                )
             if expected_ndim is not None and ndim != expected_ndim:
                 raise FormatError(
-                    path, f"IDX file has {ndim} dimensions, expected {expected_ndim}",
+                    path,
+                    f"IDX file has {ndim} dimensions, expected {expected_ndim}",
                     hint="images are idx3 (count, rows, cols), labels idx1 (count)",
                 )
             raw_dims = f.read(4 * ndim)
@@ -112,8 +130,12 @@ def read_idx_header(path: Path, expected_ndim: int | None = None) -> IdxHeader:
             raise
         raise FormatError(path, f"cannot decompress: {exc}") from exc
     dims = struct.unpack(f">{ndim}I", raw_dims)
-    header = IdxHeader(path=path, dims=tuple(int(d) for d in dims), header_bytes=4 + 4 * ndim,
-                       compressed=compressed)
+    header = IdxHeader(
+        path=path,
+        dims=tuple(int(d) for d in dims),
+        header_bytes=4 + 4 * ndim,
+        compressed=compressed,
+    )
     if any(d == 0 for d in header.record_shape):
         raise FormatError(path, f"IDX record shape {header.record_shape} has a zero dimension")
     declared = header.header_bytes + header.count * header.record_bytes
@@ -156,12 +178,18 @@ def find_idx_pairs(folder: Path) -> dict[str, tuple[Path, Path]]:
             continue
         if len(paths) > 1:
             names = ", ".join(p.name for p in paths)
-            raise FormatError(folder, f"several image files for split '{prefix}': {names}",
-                              hint="keep either the .gz or the uncompressed file")
+            raise FormatError(
+                folder,
+                f"several image files for split '{prefix}': {names}",
+                hint="keep either the .gz or the uncompressed file",
+            )
         labels = found.get((prefix, "labels"))
         if not labels:
-            raise SourceError(paths[0], "no matching labels file",
-                              hint=f"expected {prefix}-labels-idx1-ubyte[.gz] beside it")
+            raise SourceError(
+                paths[0],
+                "no matching labels file",
+                hint=f"expected {prefix}-labels-idx1-ubyte[.gz] beside it",
+            )
         if len(labels) > 1:
             raise FormatError(folder, f"several label files for split '{prefix}'")
         split = _split_name(prefix)
@@ -185,13 +213,16 @@ class IdxSource:
             lab = read_idx_header(lab_path, expected_ndim=1)
             if img.count != lab.count:
                 raise FormatError(
-                    img_path, f"{img.count} images but {lab_path.name} holds {lab.count} labels",
+                    img_path,
+                    f"{img.count} images but {lab_path.name} holds {lab.count} labels",
                     hint="images and labels files must have the same record count",
                 )
             self._headers[split] = (img, lab)
             shapes.add(img.record_shape)
         if len(shapes) > 1:
-            raise FormatError(description or "<idx>", f"splits have different image shapes: {sorted(shapes)}")
+            raise FormatError(
+                description or "<idx>", f"splits have different image shapes: {sorted(shapes)}"
+            )
         self._shape: tuple[int, int] = tuple(shapes.pop())  # type: ignore[assignment]
         self._description = description or ", ".join(str(p[0].parent) for p in self._pairs.values())
 
@@ -236,19 +267,27 @@ class IdxSource:
             for f, hdr in ((fi, img_h), (fl, lab_h)):
                 if _read_records(f, hdr, hdr.count, None):
                     raise FormatError(
-                        hdr.path, f"data continues after the {hdr.count} records the header declares"
+                        hdr.path,
+                        f"data continues after the {hdr.count} records the header declares",
                     )
 
 
 def _read_records(f: BinaryIO, header: IdxHeader, start: int, n: int | None) -> bytes:
     """Read ``n`` records (the header itself when ``start == n == 0``; one probe byte when
     ``n`` is None), turning short reads and corrupt compression into our errors."""
-    size = header.header_bytes if n == 0 and start == 0 else (1 if n is None else n * header.record_bytes)
+    size = (
+        header.header_bytes
+        if n == 0 and start == 0
+        else (1 if n is None else n * header.record_bytes)
+    )
     try:
         data = f.read(size)
     except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
-        raise TruncatedError(header.path, f"compressed stream is corrupt or truncated ({exc})",
-                             record=start) from exc
+        raise TruncatedError(
+            header.path, f"compressed stream is corrupt or truncated ({exc})", record=start
+        ) from exc
     if n is not None and len(data) < size:
-        raise TruncatedError(header.path, "file ends early", record=start + len(data) // header.record_bytes)
+        raise TruncatedError(
+            header.path, "file ends early", record=start + len(data) // header.record_bytes
+        )
     return data

@@ -12,7 +12,15 @@ from dataqual.errors import FormatError
 from dataqual.files import sha256_file, write_json
 from dataqual.store.schema import SCHEMA_VERSION
 
-__all__ = ["MANIFEST_NAME", "Lineage", "Manifest", "ShardEntry", "SourceFile", "SplitEntry", "SuiteRef"]
+__all__ = [
+    "MANIFEST_NAME",
+    "Lineage",
+    "Manifest",
+    "ShardEntry",
+    "SourceFile",
+    "SplitEntry",
+    "SuiteRef",
+]
 
 MANIFEST_NAME = "manifest.json"
 

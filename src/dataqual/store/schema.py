@@ -40,7 +40,9 @@ def batch_to_table(batch: ImageBatch) -> pa.Table:
     h, w = batch.shape
     n = len(batch)
     images = np.ascontiguousarray(batch.images).reshape(-1)
-    image_col = pa.FixedSizeBinaryArray.from_buffers(pa.binary(h * w), n, [None, pa.py_buffer(images)])
+    image_col = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(h * w), n, [None, pa.py_buffer(images)]
+    )
     return pa.Table.from_arrays(
         [
             pa.array(batch.ids, type=pa.string()),
@@ -58,7 +60,9 @@ def table_images(table: pa.Table | pa.RecordBatch, height: int, width: int) -> n
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     if not pa.types.is_fixed_size_binary(col.type) or col.type.byte_width != height * width:
-        raise FormatError("<table>", f"image column is {col.type}, expected fixed_size_binary({height * width})")
+        raise FormatError(
+            "<table>", f"image column is {col.type}, expected fixed_size_binary({height * width})"
+        )
     if col.null_count:
         raise FormatError("<table>", f"image column has {col.null_count} null values")
     buf = col.buffers()[1]

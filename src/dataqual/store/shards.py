@@ -32,7 +32,7 @@ DEFAULT_SHARD_ROWS = 20_000
 COMPRESSION = "zstd"
 
 
-def QUARANTINE_SCHEMA(height: int, width: int) -> pa.Schema:  # noqa: N802 - reads as a constant
+def QUARANTINE_SCHEMA(height: int, width: int) -> pa.Schema:
     """Shard columns plus ``reasons`` and ``details`` (list<string>); ``label`` may be null."""
     base = shard_schema(height, width)
     return pa.schema(
@@ -89,8 +89,11 @@ class _SplitWriter:
         labels, counts = np.unique(table.column("label").to_numpy(), return_counts=True)
         for lab, cnt in zip(labels.tolist(), counts.tolist(), strict=True):
             self.label_counts[lab] = self.label_counts.get(lab, 0) + cnt
-        self.shards.append(ShardEntry(path=rel.as_posix(), split=self.split, rows=table.num_rows,
-                                      sha256=sha256_file(path)))
+        self.shards.append(
+            ShardEntry(
+                path=rel.as_posix(), split=self.split, rows=table.num_rows, sha256=sha256_file(path)
+            )
+        )
         self.pending, self.pending_rows = [], 0
 
 
@@ -108,7 +111,9 @@ def _cleaned_profile(
         stale = np.zeros(len(table), bool)
         stale[where] = True
         order = np.argsort(np.concatenate([np.flatnonzero(~stale), where]), kind="stable")
-        table = pd.concat([table[~stale], fresh], ignore_index=True).iloc[order].reset_index(drop=True)
+        table = (
+            pd.concat([table[~stale], fresh], ignore_index=True).iloc[order].reset_index(drop=True)
+        )
         kept_thumbs = kept_thumbs.copy()
         kept_thumbs[where] = np.concatenate(thumbs)
     return Profile(table=table, thumbs=kept_thumbs, shape=raw.shape)
@@ -154,7 +159,10 @@ def write_dataset(
     repaired_thumbs: list[np.ndarray] = []
     q_schema = QUARANTINE_SCHEMA(h, w)
     quarantined = 0
-    with atomic_path(quarantine_path) as q_tmp, pq.ParquetWriter(q_tmp, q_schema, compression=COMPRESSION) as qw:
+    with (
+        atomic_path(quarantine_path) as q_tmp,
+        pq.ParquetWriter(q_tmp, q_schema, compression=COMPRESSION) as qw,
+    ):
         for batch, rows in _kept_batches(source, plan, batch_rows):
             writer = writers.setdefault(
                 batch.split, _SplitWriter(out_dir, batch.split, schema, shard_rows)
@@ -165,10 +173,16 @@ def write_dataset(
                 reasons = plan.reasons.reindex(gone.ids)
                 details = plan.details.reindex(gone.ids)
                 labels = pa.array(gone.labels, pa.int64(), mask=gone.labels < 0)
-                qtable = batch_to_table(replace(gone, labels=np.where(gone.labels < 0, 0, gone.labels)))
+                qtable = batch_to_table(
+                    replace(gone, labels=np.where(gone.labels < 0, 0, gone.labels))
+                )
                 qtable = qtable.set_column(2, q_schema.field("label"), labels)
-                qtable = qtable.append_column(q_schema.field("reasons"), pa.array(reasons.tolist(), pa.list_(pa.string())))
-                qtable = qtable.append_column(q_schema.field("details"), pa.array(details.tolist(), pa.list_(pa.string())))
+                qtable = qtable.append_column(
+                    q_schema.field("reasons"), pa.array(reasons.tolist(), pa.list_(pa.string()))
+                )
+                qtable = qtable.append_column(
+                    q_schema.field("details"), pa.array(details.tolist(), pa.list_(pa.string()))
+                )
                 qw.write_table(qtable.replace_schema_metadata(q_schema.metadata))
                 quarantined += len(gone)
             kept = batch.take(~removed) if removed.any() else batch
@@ -182,15 +196,28 @@ def write_dataset(
     for writer in writers.values():
         writer.flush()
     splits = {
-        name: SplitEntry(rows=sum(s.rows for s in wr.shards),
-                         label_counts={str(k): v for k, v in sorted(wr.label_counts.items())})
+        name: SplitEntry(
+            rows=sum(s.rows for s in wr.shards),
+            label_counts={str(k): v for k, v in sorted(wr.label_counts.items())},
+        )
         for name, wr in writers.items()
     }
     manifest = Manifest(
-        height=h, width=w, splits=splits,
+        height=h,
+        width=w,
+        splits=splits,
         shards=[s for wr in writers.values() for s in wr.shards],
     )
     cleaned = _cleaned_profile(raw_profile, plan, repaired_tables, repaired_thumbs)
-    log.info("stored %d rows in %d shards, quarantined %d", cleaned.table.shape[0], len(manifest.shards), quarantined)
-    return StoreResult(manifest=manifest, cleaned=cleaned, quarantine_rows=quarantined,
-                       quarantine_path=Path(quarantine_path))
+    log.info(
+        "stored %d rows in %d shards, quarantined %d",
+        cleaned.table.shape[0],
+        len(manifest.shards),
+        quarantined,
+    )
+    return StoreResult(
+        manifest=manifest,
+        cleaned=cleaned,
+        quarantine_rows=quarantined,
+        quarantine_path=Path(quarantine_path),
+    )

@@ -35,7 +35,9 @@ class ShardDataset:
     def __post_init__(self) -> None:
         manifest = Manifest.load(self.folder)
         if self.split not in manifest.splits:
-            raise ConfigError(f"{self.folder}: no split {self.split!r}; splits are {sorted(manifest.splits)}")
+            raise ConfigError(
+                f"{self.folder}: no split {self.split!r}; splits are {sorted(manifest.splits)}"
+            )
         object.__setattr__(self, "_manifest", manifest)
 
     @property
@@ -53,7 +55,9 @@ class ShardDataset:
     def steps(self, batch_size: int) -> int:
         return -(-self.rows // batch_size)
 
-    def chunks(self, *, shuffle: bool = False, seed: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def chunks(
+        self, *, shuffle: bool = False, seed: int = 0
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (uint8 (n, H*W), int64 (n,)) chunks; shuffled within windows when asked."""
         rng = np.random.default_rng(seed)
         paths = self.manifest.shard_paths(self.folder, self.split)
@@ -63,7 +67,9 @@ class ShardDataset:
         window_x: list[np.ndarray] = []
         window_y: list[np.ndarray] = []
         for path in paths:
-            for rb in pq.ParquetFile(path).iter_batches(batch_size=self.read_rows, columns=["label", "image"]):
+            for rb in pq.ParquetFile(path).iter_batches(
+                batch_size=self.read_rows, columns=["label", "image"]
+            ):
                 x = table_images(rb, h, w).reshape(rb.num_rows, h * w)
                 y = rb.column("label").to_numpy()
                 if not shuffle:
@@ -100,7 +106,7 @@ class ShardDataset:
             yield from self.batches(batch_size, shuffle=True, seed=seed + epoch)
             epoch += 1
 
-    def to_tf(self, batch_size: int, *, shuffle: bool = False, seed: int = 0):  # noqa: ANN201
+    def to_tf(self, batch_size: int, *, shuffle: bool = False, seed: int = 0):
         """A ``tf.data.Dataset`` of (float32 images, int64 labels) batches, prefetched."""
         import tensorflow as tf
 
@@ -118,8 +124,13 @@ class ShardDataset:
             ),
         )
         steps = self.steps(batch_size)
-        ds = ds.rebatch(batch_size).apply(tf.data.experimental.assert_cardinality(steps)).map(
-            lambda x, y: (tf.cast(x, tf.float32) / 255.0, y), num_parallel_calls=tf.data.AUTOTUNE
+        ds = (
+            ds.rebatch(batch_size)
+            .apply(tf.data.experimental.assert_cardinality(steps))
+            .map(
+                lambda x, y: (tf.cast(x, tf.float32) / 255.0, y),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
         )
         return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -128,7 +139,9 @@ def _scaled(x: np.ndarray, scale: bool) -> np.ndarray:
     return x.astype(np.float32) / np.float32(255.0) if scale else x
 
 
-def _shuffled(xs: list[np.ndarray], ys: list[np.ndarray], rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _shuffled(
+    xs: list[np.ndarray], ys: list[np.ndarray], rng: np.random.Generator
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     x = np.concatenate(xs)
     y = np.concatenate(ys)
     order = rng.permutation(len(x))

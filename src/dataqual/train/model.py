@@ -7,8 +7,15 @@ from typing import Any
 __all__ = ["build_reference_model"]
 
 
-def build_reference_model(features: int, classes: int, *, hidden: int = 1024, dropout: float = 0.5,
-                          learning_rate: float = 1e-3, seed: int | None = 0) -> Any:
+def build_reference_model(
+    features: int,
+    classes: int,
+    *,
+    hidden: int = 1024,
+    dropout: float = 0.5,
+    learning_rate: float = 1e-3,
+    seed: int | None = 0,
+) -> Any:
     """A compiled Keras 3 model; runs on TensorFlow or JAX, on a GPU when the backend sees one."""
     import keras
 

@@ -30,8 +30,11 @@ class TrainConfig(BaseModel):
     train_split: str = "train"
     eval_split: str = "test"
     force: bool = Field(False, description="Train even though validation failed.")
-    input_pipeline: str = Field("auto", pattern="^(auto|tf|numpy)$",
-                                description="tf.data on the TensorFlow backend, NumPy batches otherwise.")
+    input_pipeline: str = Field(
+        "auto",
+        pattern="^(auto|tf|numpy)$",
+        description="tf.data on the TensorFlow backend, NumPy batches otherwise.",
+    )
 
 
 class TrainResult(BaseModel):
@@ -62,13 +65,17 @@ def _num_classes(*datasets: ShardDataset) -> int:
     return max(labels) + 1 if labels else 1
 
 
-def train_from_shards(shards: Path, out_dir: Path, config: TrainConfig, *, validation_passed: bool) -> TrainResult:
+def train_from_shards(
+    shards: Path, out_dir: Path, config: TrainConfig, *, validation_passed: bool
+) -> TrainResult:
     """Train on the train split's shards, evaluate on the eval split, write metrics and model.
 
     Refuses (``ValidationFailed``) when validation failed, unless ``config.force``.
     """
     if not validation_passed and not config.force:
-        raise ValidationFailed("the data failed validation; refusing to train (use --force to train anyway)")
+        raise ValidationFailed(
+            "the data failed validation; refusing to train (use --force to train anyway)"
+        )
     train = ShardDataset(Path(shards), config.train_split)
     evaluation = ShardDataset(Path(shards), config.eval_split)
     if train.rows == 0:
@@ -76,9 +83,15 @@ def train_from_shards(shards: Path, out_dir: Path, config: TrainConfig, *, valid
     import keras
 
     device = device_summary()
-    model = build_reference_model(train.features, _num_classes(train, evaluation),
-                                  learning_rate=config.learning_rate, seed=config.seed)
-    use_tf = config.input_pipeline == "tf" or (config.input_pipeline == "auto" and device["backend"] == "tensorflow")
+    model = build_reference_model(
+        train.features,
+        _num_classes(train, evaluation),
+        learning_rate=config.learning_rate,
+        seed=config.seed,
+    )
+    use_tf = config.input_pipeline == "tf" or (
+        config.input_pipeline == "auto" and device["backend"] == "tensorflow"
+    )
     if use_tf:
         data = train.to_tf(config.batch_size, shuffle=True, seed=config.seed)
         fit_kwargs: dict[str, Any] = {"shuffle": False}  # the pipeline shuffles
@@ -95,9 +108,7 @@ def train_from_shards(shards: Path, out_dir: Path, config: TrainConfig, *, valid
         y_true.append(y)
     truth = np.concatenate(y_true) if y_true else np.zeros(0, np.int64)
     pred = np.concatenate(y_pred) if y_pred else np.zeros(0, np.int64)
-    per_class = {
-        str(c): float(np.mean(pred[truth == c] == c)) for c in np.unique(truth)
-    }
+    per_class = {str(c): float(np.mean(pred[truth == c] == c)) for c in np.unique(truth)}
     # Throughput over epochs after the first, which pays for tracing and warm-up.
     steady = timer.durations[1:] or timer.durations
     metrics = {

@@ -48,7 +48,8 @@ def split_parameters(
         "classes": list(spec.classes),
         "expected_rows": declared,
         "min_rows_after_cleaning": (
-            None if reference_rows is None
+            None
+            if reference_rows is None
             else math.ceil(reference_rows * (1 - spec.max_quarantine_fraction))
         ),
         "crop_limit_rows": shape[0] - 1,
@@ -81,8 +82,9 @@ def validate_profile(
     results = []
     artefacts = {}
     for analyser in analysers:
-        context = AnalysisContext(stage=stage, spec=spec, settings=settings.get(analyser.name, {}),
-                                  reference=reference)
+        context = AnalysisContext(
+            stage=stage, spec=spec, settings=settings.get(analyser.name, {}), reference=reference
+        )
         analysis = analyser.analyse(replace(profile, table=table), context)
         for column, values in analysis.columns.items():
             table[column] = values
@@ -95,16 +97,30 @@ def validate_profile(
     # ones (row counts, classes present) run per split, on just the columns they read.
     for suite in suites:
         params = split_parameters(spec, None, profile.shape, raw_rows)
-        results.extend(validator.validate(table, suite, stage=stage, split=None, parameters=params,
-                                          row_level=True))
+        results.extend(
+            validator.validate(
+                table, suite, stage=stage, split=None, parameters=params, row_level=True
+            )
+        )
         if suite.meta.scope == "dataset":
-            results.extend(validator.validate(table, suite, stage=stage, split=None, parameters=params,
-                                              row_level=False))
+            results.extend(
+                validator.validate(
+                    table, suite, stage=stage, split=None, parameters=params, row_level=False
+                )
+            )
             continue
         for split in enriched.splits:
             part = table[table["split"] == split].reset_index(drop=True)
             params = split_parameters(spec, split, profile.shape, raw_rows)
-            results.extend(validator.validate(part, suite, stage=stage, split=split, parameters=params,
-                                              row_level=False))
-    log.info("%s validation: %d checks, %d failed", stage, len(results), sum(not r.success for r in results))
+            results.extend(
+                validator.validate(
+                    part, suite, stage=stage, split=split, parameters=params, row_level=False
+                )
+            )
+    log.info(
+        "%s validation: %d checks, %d failed",
+        stage,
+        len(results),
+        sum(not r.success for r in results),
+    )
     return enriched, ValidationReport(stage=stage, results=results, artefacts=artefacts)

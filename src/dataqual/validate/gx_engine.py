@@ -103,7 +103,9 @@ class GxValidator:
         for exp, meta in selected:
             missing = sorted(p for p in _parameters_of(exp["kwargs"]) if parameters.get(p) is None)
             if missing:
-                results.append(self._skipped(meta, suite, stage, split, f"not declared: {', '.join(missing)}"))
+                results.append(
+                    self._skipped(meta, suite, stage, split, f"not declared: {', '.join(missing)}")
+                )
             else:
                 runnable.append((exp, meta))
         if not runnable:
@@ -142,10 +144,20 @@ class GxValidator:
         return index if index.is_file() else None
 
     @staticmethod
-    def _skipped(meta: ExpectationMeta, suite: Suite, stage: str, split: str | None, why: str) -> CheckResult:
+    def _skipped(
+        meta: ExpectationMeta, suite: Suite, stage: str, split: str | None, why: str
+    ) -> CheckResult:
         return CheckResult(
-            name=meta.check, description=meta.description, severity=meta.severity, action=meta.action,
-            success=True, split=split, stage=stage, suite=suite.name, engine="gx", skipped=why,
+            name=meta.check,
+            description=meta.description,
+            severity=meta.severity,
+            action=meta.action,
+            success=True,
+            split=split,
+            stage=stage,
+            suite=suite.name,
+            engine="gx",
+            skipped=why,
             repair=meta.repair,
         )
 
@@ -173,7 +185,18 @@ class GxValidator:
         if res.exception_info and res.exception_info.get("raised_exception"):
             observed["exception"] = res.exception_info.get("exception_message")
         return CheckResult(
-            name=meta.check, description=meta.description, severity=meta.severity, action=meta.action,
-            success=bool(res.success), split=split, stage=stage, ids=ids, details=details,
-            element_count=rows, observed=observed, repair=meta.repair, suite=suite.name, engine="gx",
+            name=meta.check,
+            description=meta.description,
+            severity=meta.severity,
+            action=meta.action,
+            success=bool(res.success),
+            split=split,
+            stage=stage,
+            ids=ids,
+            details=details,
+            element_count=rows,
+            observed=observed,
+            repair=meta.repair,
+            suite=suite.name,
+            engine="gx",
         )

@@ -29,7 +29,11 @@ class ValidationReport:
         return all(r.success or r.severity != Severity.ERROR for r in self.results)
 
     def failed(self, severity: Severity | None = None) -> list[CheckResult]:
-        return [r for r in self.results if not r.success and (severity is None or r.severity == severity)]
+        return [
+            r
+            for r in self.results
+            if not r.success and (severity is None or r.severity == severity)
+        ]
 
     def findings(self) -> pd.DataFrame:
         """One row per (row, check) finding; table-level failures have an empty id."""
@@ -40,17 +44,35 @@ class ValidationReport:
             n = len(r.ids)
             if n:
                 detail = r.details if len(r.details) == n else np.full(n, r.description)
-                frames.append(pd.DataFrame({
-                    "id": r.ids, "split": _split_of(r.ids, r.split), "check": r.name,
-                    "severity": str(r.severity), "action": str(r.action), "detail": detail,
-                    "stage": self.stage,
-                }))
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "id": r.ids,
+                            "split": _split_of(r.ids, r.split),
+                            "check": r.name,
+                            "severity": str(r.severity),
+                            "action": str(r.action),
+                            "detail": detail,
+                            "stage": self.stage,
+                        }
+                    )
+                )
             else:
-                frames.append(pd.DataFrame([{
-                    "id": "", "split": r.split or "", "check": r.name, "severity": str(r.severity),
-                    "action": str(r.action), "detail": f"{r.description}: observed {r.observed}",
-                    "stage": self.stage,
-                }]))
+                frames.append(
+                    pd.DataFrame(
+                        [
+                            {
+                                "id": "",
+                                "split": r.split or "",
+                                "check": r.name,
+                                "severity": str(r.severity),
+                                "action": str(r.action),
+                                "detail": f"{r.description}: observed {r.observed}",
+                                "stage": self.stage,
+                            }
+                        ]
+                    )
+                )
         if not frames:
             return pd.DataFrame({c: pd.Series(dtype="string") for c in FINDINGS_COLUMNS})
         return pd.concat(frames, ignore_index=True).astype("string")[list(FINDINGS_COLUMNS)]

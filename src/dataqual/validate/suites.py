@@ -18,7 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from dataqual.checks.base import Action, Severity
 from dataqual.errors import ConfigError
 
-__all__ = ["ExpectationMeta", "Suite", "columns_of", "default_suites_dir", "is_row_level", "load_suites"]
+__all__ = [
+    "ExpectationMeta",
+    "Suite",
+    "columns_of",
+    "default_suites_dir",
+    "is_row_level",
+    "load_suites",
+]
 
 _ROW_LEVEL_PREFIXES = (
     "expect_column_values_to_",
@@ -40,6 +47,7 @@ def columns_of(expectation: dict[str, Any]) -> set[str]:
     cols = {kwargs[k] for k in ("column", "column_A", "column_B") if isinstance(kwargs.get(k), str)}
     cols.update(c for c in kwargs.get("column_list", []) if isinstance(c, str))
     return cols
+
 
 Stage = Literal["raw", "cleaned"]
 
@@ -87,7 +95,8 @@ class Suite(BaseModel):
         if stage not in self.meta.stages:
             return []
         return [
-            (e, m) for e, m in self.expectations
+            (e, m)
+            for e, m in self.expectations
             if (m.stages is None or stage in m.stages)
             and (row_level is None or is_row_level(e) == row_level)
         ]
@@ -127,6 +136,8 @@ def load_suites(folder: Path | None = None) -> list[Suite]:
     for suite in suites:
         for _, meta in suite.expectations:
             if meta.check in seen and seen[meta.check] != suite.name:
-                raise ConfigError(f"check {meta.check!r} is defined in both {seen[meta.check]} and {suite.name}")
+                raise ConfigError(
+                    f"check {meta.check!r} is defined in both {seen[meta.check]} and {suite.name}"
+                )
             seen[meta.check] = suite.name
     return suites
