@@ -93,6 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--reference", type=Path, help="profile.parquet of an earlier run to measure drift against"
     )
+    run.add_argument(
+        "--test-fraction",
+        type=float,
+        help="cut a single-split source into train/test: share of rows for test (stratified)",
+    )
+    run.add_argument(
+        "--split-seed", type=int, default=0, help="seed of --test-fraction (default 0)"
+    )
+    run.add_argument("--label-column", help="Parquet sources: the label column")
+    run.add_argument("--image-column", help="Parquet sources: the image column")
     run.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     run.add_argument(
         "--no-train", action="store_true", help="stop after writing the shards and reports"
@@ -155,6 +165,7 @@ def _configure_logging(verbosity: int) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from dataqual.config import RunConfig
+    from dataqual.ingest.split import SplitSpec
     from dataqual.run import preflight
     from dataqual.train.trainer import TrainConfig
 
@@ -164,6 +175,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         mirror=args.mirror,
         cache_dir=args.cache_dir,
         format=args.format,
+        split=(
+            SplitSpec(test_fraction=args.test_fraction, seed=args.split_seed)
+            if args.test_fraction is not None
+            else None
+        ),
+        label_column=args.label_column,
+        image_column=args.image_column,
         out=args.out,
         overwrite=args.overwrite,
         suites_dir=args.suites,

@@ -6,7 +6,7 @@ identifies the work (file digests, paths), never on hashing arrays or DataFrames
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,66 +16,28 @@ from prefect.cache_policies import NO_CACHE
 
 from dataqual import run as stages
 from dataqual.config import RunConfig
-from dataqual.errors import ValidationFailed
 from dataqual.train.trainer import TrainConfig, train_from_shards
 
 __all__ = ["fetch_flow", "run_flow", "train_flow"]
 
 
-@task(name="ingest", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def ingest_task(config: RunConfig) -> stages.Ingested:
-    """Open the source (downloading a named dataset if needed); retried on transient I/O errors."""
-    return stages.ingest(config)
+#: Prefect options per stage: retries where I/O can fail transiently.
+TASK_OPTIONS: dict[str, dict[str, Any]] = {
+    "ingest": {"retries": 2, "retry_delay_seconds": 2},
+    "store": {"retries": 1, "retry_delay_seconds": 2},
+}
+_TASKS: dict[tuple[str, Callable[..., Any]], Any] = {}
 
 
-@task(name="profile", cache_policy=NO_CACHE)
-def profile_task(ingested: stages.Ingested, config: RunConfig) -> Any:
-    return stages.profile(ingested, config)
+def as_task(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The library stage ``fn`` as a Prefect task named ``name``.
 
-
-@task(name="validate", cache_policy=NO_CACHE)
-def validate_task(
-    workspace: stages.Workspace,
-    ingested: stages.Ingested,
-    prof: Any,
-    stage: str,
-    raw_rows: dict[str, int] | None = None,
-) -> Any:
-    return stages.validate(workspace, ingested, prof, stage=stage, raw_rows=raw_rows)
-
-
-@task(name="clean", cache_policy=NO_CACHE)
-def clean_task(raw_profile: Any, report: Any) -> Any:
-    return stages.clean(raw_profile, report)
-
-
-@task(name="store", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def store_task(
-    workspace: stages.Workspace, ingested: stages.Ingested, plan: Any, raw_profile: Any
-) -> Any:
-    return stages.store(workspace, ingested, plan, raw_profile)
-
-
-@task(name="report", cache_policy=NO_CACHE)
-def report_task(
-    workspace: stages.Workspace,
-    ingested: stages.Ingested,
-    raw: Any,
-    cleaned: Any,
-    plan: Any,
-    stored: Any,
-) -> dict[str, Any]:
-    return stages.write_outputs(workspace, ingested, raw, cleaned, plan, stored)
-
-
-@task(name="train", cache_policy=NO_CACHE)
-def train_task(workspace: stages.Workspace, summary: dict[str, Any]) -> str:
-    try:
-        stages.train(workspace, summary)
-    except ValidationFailed as exc:
-        get_run_logger().warning("training refused: %s", exc)
-        return "refused"
-    return "done" if summary["success"] else "forced"
+    Stages hand each other in-memory objects, so nothing is cached on hashed inputs.
+    """
+    key = (name, fn)
+    if key not in _TASKS:
+        _TASKS[key] = task(fn, name=name, cache_policy=NO_CACHE, **TASK_OPTIONS.get(name, {}))
+    return _TASKS[key]
 
 
 def _summary_markdown(outcome: stages.RunOutcome) -> str:
@@ -98,34 +60,15 @@ def _summary_markdown(outcome: stages.RunOutcome) -> str:
 
 @flow(name="dataqual-run", log_prints=True)
 def run_flow(config: RunConfig) -> stages.RunOutcome:
-    """The whole pipeline: ingest, validate, clean, store, validate again, report, train."""
-    logger = get_run_logger()
-    started = time.perf_counter()
-    workspace = stages.open_workspace(config)
-    try:
-        ingested = ingest_task(config)
-        raw_profile = profile_task(ingested, config)
-        raw = validate_task(workspace, ingested, raw_profile, "raw")
-        plan = clean_task(raw[0], raw[1])
-        stored = store_task(workspace, ingested, plan, raw_profile)
-        raw_rows = {
-            str(k): int(v) for k, v in raw_profile.table["split"].value_counts(sort=False).items()
-        }
-        cleaned = validate_task(workspace, ingested, stored.cleaned, "cleaned", raw_rows)
-        summary = report_task(workspace, ingested, raw, cleaned, plan, stored)
-        training = train_task(workspace, summary) if config.train else "skipped"
-        outcome = stages.finish(
-            workspace, summary, training=training, seconds=time.perf_counter() - started
-        )
-    except BaseException:
-        stages.discard(workspace)
-        raise
+    """The whole pipeline, one task per stage: ingest, profile, validate, clean, store,
+    validate the cleaned data, report, train. Publishes a markdown summary artifact."""
+    outcome = stages.run_pipeline(config, stage=as_task)
     create_markdown_artifact(
         markdown=_summary_markdown(outcome),
         key="dataqual-run-summary",
         description="dataqual run summary",
     )
-    logger.info("run %s: %s", outcome.status, outcome.run_json)
+    get_run_logger().info("run %s: %s", outcome.status, outcome.run_json)
     return outcome
 
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the test layers: write tiny IDX datasets in temporary folders.
+"""Helpers shared by the test layers: tiny IDX datasets and shard folders in temp folders.
 
 Import as ``from tests.helpers import make_idx_dataset, write_idx``. Everything here writes
 into a folder the caller owns (normally ``tmp_path``); nothing is cached or committed.
@@ -18,6 +18,7 @@ __all__ = [
     "idx_header",
     "idx_names",
     "make_idx_dataset",
+    "make_shards",
     "random_images",
     "write_idx",
 ]
@@ -118,3 +119,34 @@ def random_images(n: int, shape: tuple[int, int] = (28, 28), seed: int = 0,
     rng = np.random.default_rng(seed)
     values = rng.integers(1, 256, (n, *shape), dtype=np.uint8)
     return np.where(rng.random((n, *shape)) < ink, values, 0).astype(np.uint8)
+
+
+def make_shards(
+    folder: str | Path,
+    train_images: np.ndarray,
+    train_labels: np.ndarray,
+    test_images: np.ndarray | None = None,
+    test_labels: np.ndarray | None = None,
+    shard_rows: int = 20_000,
+) -> Path:
+    """A dataqual shard folder (``<split>/part-*.parquet`` + manifest) holding exactly the given
+    rows, nothing removed or repaired. The IDX files it is made from go to ``folder/../<name>-idx``.
+    """
+    from dataqual.clean import plan_cleaning
+    from dataqual.ingest.idx import IdxSource
+    from dataqual.profile import profile_batches
+    from dataqual.store.shards import write_dataset
+    from dataqual.validate.report import ValidationReport
+
+    folder = Path(folder)
+    src = make_idx_dataset(folder.parent / f"{folder.name}-idx", train_images, train_labels,
+                           test_images, test_labels)
+    source = IdxSource.from_folder(src)
+    raw = profile_batches((b for s in source.splits() for b in source.iter_batches(s.name)),
+                          source.shape)
+    plan = plan_cleaning(raw.table["id"], ValidationReport(stage="raw", results=[]))
+    quarantine = folder.parent / f"{folder.name}-q.parquet"
+    result = write_dataset(source, plan, folder, quarantine_path=quarantine, raw_profile=raw,
+                           shard_rows=shard_rows)
+    result.manifest.write(folder)
+    return folder

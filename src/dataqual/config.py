@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dataqual.imageset import DEFAULT_BATCH_ROWS
+from dataqual.ingest.split import SplitSpec
 from dataqual.store.shards import DEFAULT_SHARD_ROWS
 from dataqual.train.trainer import TrainConfig
 
@@ -25,6 +26,11 @@ class RunConfig(BaseModel):
     )
     cache_dir: Path | None = Field(None, description="Where named datasets are downloaded to.")
     format: str | None = Field(None, description="Force a reader instead of detecting the format.")
+    split: SplitSpec | None = Field(
+        None, description="Cut a single-split source into train/test (stratified, seeded)."
+    )
+    label_column: str | None = Field(None, description="Parquet: the label column.")
+    image_column: str | None = Field(None, description="Parquet: the image column.")
     out: Path = Field(description="Output folder of the run.")
     overwrite: bool = Field(False, description="Replace an existing run in `out`.")
     suites_dir: Path | None = Field(
@@ -40,6 +46,15 @@ class RunConfig(BaseModel):
     shard_rows: int = Field(DEFAULT_SHARD_ROWS, ge=1, description="Rows per Parquet shard.")
     train: bool = Field(True, description="Train the reference model after storing.")
     training: TrainConfig = Field(default_factory=TrainConfig)
+
+    def source_options(self) -> dict[str, object]:
+        """Keyword arguments for :func:`~dataqual.ingest.open_source`."""
+        options = {
+            "split": self.split,
+            "label_column": self.label_column,
+            "image_column": self.image_column,
+        }
+        return {k: v for k, v in options.items() if v is not None}
 
     @model_validator(mode="after")
     def _one_source(self) -> RunConfig:

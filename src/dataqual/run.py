@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain
@@ -35,6 +36,7 @@ from dataqual.spec import DatasetSpec, infer_spec, load_spec, spec_from_registry
 from dataqual.store.manifest import Lineage, SourceFile, SuiteRef
 from dataqual.store.shards import StoreResult, write_dataset
 from dataqual.validate import GxValidator, Suite, ValidationReport, load_suites, validate_profile
+from dataqual.validate.thresholds import Thresholds
 
 __all__ = [
     "ARTEFACTS",
@@ -49,11 +51,15 @@ __all__ = [
     "run_pipeline",
     "store",
     "train",
+    "train_or_refuse",
     "validate",
     "write_outputs",
 ]
 
 log = logging.getLogger(__name__)
+
+#: Wraps a stage function by name (identity, or a Prefect task factory).
+StageWrapper = Callable[[str, Callable[..., Any]], Callable[..., Any]]
 
 #: run.json key -> path relative to the run folder (a contract: users' scripts read these).
 ARTEFACTS = {
@@ -141,7 +147,7 @@ def preflight(config: RunConfig) -> None:
     if config.spec_file is not None:
         load_spec(config.spec_file)
     if config.source is not None:
-        open_source(config.source, format=config.format)
+        open_source(config.source, format=config.format, **config.source_options())
 
 
 def discard(workspace: Workspace) -> None:
@@ -160,13 +166,13 @@ def ingest(config: RunConfig) -> Ingested:
         info = get_dataset(config.dataset)
         location = fetch_dataset(config.dataset, cache_dir=config.cache_dir, mirror=config.mirror)
         fmt = "idx"
-        source = open_source(location, format=fmt)
+        source = open_source(location, format=fmt, **config.source_options())
         spec = spec_override or spec_from_registry(info)
     else:
         assert config.source is not None
         location = Path(config.source)
         fmt = config.format or detect_format(location)
-        source = open_source(location, format=fmt)
+        source = open_source(location, format=fmt, **config.source_options())
         spec = spec_override or _identified_spec(source) or infer_spec(source, location)
     return Ingested(source=source, spec=spec, format=fmt, location=location, suites=suites)
 
@@ -193,8 +199,12 @@ def validate(
     *,
     stage: str,
     raw_rows: dict[str, int] | None = None,
+    thresholds: Thresholds | None = None,
 ) -> tuple[Profile, ValidationReport]:
-    """Run analysers and suites for one stage; results join the run's Data Docs."""
+    """Run analysers and suites for one stage; results join the run's Data Docs.
+
+    The cleaned stage passes the raw stage's ``thresholds`` so both judge by the same bounds.
+    """
     reference = None
     if workspace.config.reference is not None:
         reference = Profile(
@@ -210,6 +220,7 @@ def validate(
         suites=ingested.suites,
         raw_rows=raw_rows,
         reference=reference,
+        thresholds=thresholds,
     )
 
 
@@ -363,6 +374,16 @@ def train(workspace: Workspace, summary: dict[str, Any]) -> dict[str, Any] | Non
     return result.metrics
 
 
+def train_or_refuse(workspace: Workspace, summary: dict[str, Any]) -> str:
+    """Train, and say how it went: ``done``, ``forced`` (validation failed) or ``refused``."""
+    try:
+        train(workspace, summary)
+    except ValidationFailed as exc:
+        log.warning("training refused: %s", exc)
+        return "refused"
+    return "done" if summary["success"] else "forced"
+
+
 def finish(
     workspace: Workspace, summary: dict[str, Any], *, training: str, seconds: float
 ) -> RunOutcome:
@@ -396,28 +417,34 @@ def finish(
     return RunOutcome(status=status, exit_code=exit_code, run_json=out / RUN_JSON, summary=run)
 
 
-def run_pipeline(config: RunConfig) -> RunOutcome:
-    """Every stage in order, without Prefect (the flows call the same functions)."""
+def _direct(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    return fn
+
+
+def run_pipeline(config: RunConfig, *, stage: StageWrapper = _direct) -> RunOutcome:
+    """Every stage in order. ``stage(name, fn)`` may wrap each stage function: the Prefect
+    flow passes one that turns them into tasks, so both run the same recipe."""
     started = time.perf_counter()
     workspace = open_workspace(config)
     try:
-        ingested = ingest(config)
-        raw_profile = profile(ingested, config)
-        raw = validate(workspace, ingested, raw_profile, stage="raw")
-        plan = clean(raw[0], raw[1])
-        stored = store(workspace, ingested, plan, raw_profile)
-        raw_rows = {
-            str(k): int(v) for k, v in raw_profile.table["split"].value_counts(sort=False).items()
-        }
-        cleaned = validate(workspace, ingested, stored.cleaned, stage="cleaned", raw_rows=raw_rows)
-        summary = write_outputs(workspace, ingested, raw, cleaned, plan, stored)
-        training = "skipped"
-        if config.train:
-            try:
-                train(workspace, summary)
-                training = "done" if summary["success"] else "forced"
-            except ValidationFailed:
-                training = "refused"
+        ingested = stage("ingest", ingest)(config)
+        raw_profile = stage("profile", profile)(ingested, config)
+        raw = stage("validate-raw", validate)(workspace, ingested, raw_profile, stage="raw")
+        plan = stage("clean", clean)(raw[0], raw[1])
+        stored = stage("store", store)(workspace, ingested, plan, raw_profile)
+        raw_rows = {str(k): int(v) for k, v in raw_profile.table["split"].value_counts().items()}
+        cleaned = stage("validate-cleaned", validate)(
+            workspace,
+            ingested,
+            stored.cleaned,
+            stage="cleaned",
+            raw_rows=raw_rows,
+            thresholds=raw[1].thresholds,
+        )
+        summary = stage("report", write_outputs)(workspace, ingested, raw, cleaned, plan, stored)
+        training = (
+            stage("train", train_or_refuse)(workspace, summary) if config.train else "skipped"
+        )
         return finish(workspace, summary, training=training, seconds=time.perf_counter() - started)
     except BaseException:
         discard(workspace)

@@ -200,3 +200,12 @@ def test_shape_option_reads_non_square_csv(tmp_path, fmt) -> None:
         open_source(path)
     got = fmt.joined(open_source(path, shape=(4, 6)).iter_batches("train"))
     assert got.images.tobytes() == x.tobytes()
+
+
+def test_npz_fortran_order_and_column_labels(tmp_path, fmt, data, idx) -> None:
+    arrays = {}
+    for split, (x, y) in data.items():
+        arrays[f"x_{split}"] = np.asfortranarray(x)  # cannot be cut in rows: loaded once
+        arrays[f"y_{split}"] = y.astype(np.int64)[:, None]
+    np.savez(tmp_path / "f.npz", **arrays)
+    _check(open_source(tmp_path / "f.npz"), fmt, idx)

@@ -470,9 +470,44 @@ def _pq_cut(tmp: Path) -> Path:
 
 def _shard_in_wrong_folder(tmp: Path) -> Path:
     folder = h.write_idx(tmp / "idx", DATA)
-    shards = h.write_shards(tmp / "shards", open_source(folder), rows=3)
-    (shards / "test" / "part-0.parquet").replace(shards / "train" / "part-9.parquet")
+    shards = h.write_shards(tmp / "shards", open_source(folder), rows=3, manifest=False)
+    (shards / "test" / "part-00000.parquet").replace(shards / "train" / "part-00009.parquet")
     return shards
+
+
+def _shards(tmp: Path) -> Path:
+    return h.write_shards(tmp / "shards", open_source(h.write_idx(tmp / "idx", DATA)), rows=3)
+
+
+def _shard_missing(tmp: Path) -> Path:
+    shards = _shards(tmp)
+    (shards / "test" / "part-00001.parquet").unlink()
+    return shards
+
+
+def _shard_rows_differ(tmp: Path) -> Path:
+    shards = _shards(tmp)
+    path = shards / "train" / "part-00001.parquet"
+    pq.write_table(pq.read_table(path).slice(1), path)
+    return shards
+
+
+def _manifest_garbage(tmp: Path) -> Path:
+    shards = _shards(tmp)
+    (shards / "manifest.json").write_text("{not json")
+    return shards
+
+
+def _stray_files_ignored(tmp: Path) -> Path:
+    shards = _shards(tmp)
+    pq.write_table(pa.table({"x": [1]}), shards / "train" / "stray.parquet")
+    pq.write_table(pa.table({"x": [1]}), shards / "quarantine.parquet")
+    return shards
+
+
+def _check_stray(got: dict[str, ImageBatch]) -> None:
+    assert {k: len(v) for k, v in got.items()} == {"train": 8, "test": 4}
+    assert got["test"].ids.tolist() == [f"test/{i}" for i in range(4)]
 
 
 def _check_nulls(got: dict[str, ImageBatch]) -> None:
@@ -517,7 +552,13 @@ PARQUET_CASES = [
                            "image": [h.png_bytes(X[0]), b"\x89PNG garbage", b""]})),
          check=_check_bad_png_cell),
     Case("pq-shard-in-wrong-split-folder", _shard_in_wrong_folder, FormatError,
-         ("part-9.parquet", "record 0", "split 'test'")),
+         ("part-00009.parquet", "record 0", "split 'test'")),
+    Case("pq-manifest-shard-missing", _shard_missing, SourceError,
+         ("part-00001.parquet", "missing")),
+    Case("pq-manifest-rows-differ", _shard_rows_differ, FormatError,
+         ("part-00001.parquet", "holds 2 rows", "says 3")),
+    Case("pq-manifest-not-json", _manifest_garbage, FormatError, ("manifest.json",)),
+    Case("pq-manifest-ignores-stray-files", _stray_files_ignored, check=_check_stray),
 ]
 
 # ------------------------------------------------------------------------------ detection

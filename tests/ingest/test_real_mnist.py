@@ -14,7 +14,7 @@ ROWS = 2048
 
 @pytest.fixture
 def idx(tmp_path, fmt, mnist_head):
-    folder = fmt.write_idx(tmp_path / "idx", mnist_head, gz=True)
+    folder = fmt.write_idx(tmp_path / "idx", mnist_head)
     stream = fmt.idx_stream(folder, ROWS)
     for split, (x, y) in mnist_head.items():  # our IDX copy is the real files' head
         got = fmt.joined(stream[split])

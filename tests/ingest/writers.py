@@ -17,9 +17,11 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from PIL import Image
 
+from dataqual.files import sha256_file
 from dataqual.imageset import ImageBatch, ImageSource
 from dataqual.ingest.idx import IdxSource
 from dataqual.ingest.split import concat_batches
+from dataqual.store.manifest import Manifest, ShardEntry, SplitEntry
 from dataqual.store.schema import batch_to_table
 
 __all__ = [
@@ -60,7 +62,7 @@ def write_idx(folder: Path, data: Data, gz: bool = False) -> Path:
             raw = idx_bytes(arr)
             name = f"{prefix}-{kind}-idx{nd}-ubyte"
             if gz:
-                (folder / f"{name}.gz").write_bytes(gzip.compress(raw, mtime=0))
+                (folder / f"{name}.gz").write_bytes(gzip.compress(raw, compresslevel=1, mtime=0))
             else:
                 (folder / name).write_bytes(raw)
     return folder
@@ -96,14 +98,15 @@ def write_csv(path: Path, x: np.ndarray, y: np.ndarray | None, header: str | Non
                     write_options=pacsv.WriteOptions(include_header=header is not None,
                                                      quoting_style="none"))
     raw = sink.getvalue()
-    path.write_bytes(gzip.compress(raw, mtime=0) if gz else raw)
+    path.write_bytes(gzip.compress(raw, compresslevel=1, mtime=0) if gz else raw)
     return path
 
 
 def png_bytes(img: np.ndarray, mode: str = "L", fmt: str = "PNG") -> bytes:
     out = io.BytesIO()
     im = Image.fromarray(img, mode="L")
-    (im if mode == "L" else im.convert(mode)).save(out, format=fmt)
+    extra = {"compress_level": 1} if fmt == "PNG" else {}
+    (im if mode == "L" else im.convert(mode)).save(out, format=fmt, **extra)
     return out.getvalue()
 
 
@@ -127,14 +130,25 @@ def folder_order(data: Data, split: str) -> np.ndarray:
     return np.lexsort((np.arange(len(y)), y))
 
 
-def write_shards(folder: Path, source: ImageSource, rows: int = 20) -> Path:
-    """dataqual shards ``<split>/part-NNNNN.parquet`` from a source's stream."""
+def write_shards(folder: Path, source: ImageSource, rows: int = 20, manifest: bool = True
+                 ) -> Path:
+    """dataqual shards ``<split>/part-NNNNN.parquet`` from a source's stream, listed in a
+    ``manifest.json`` unless ``manifest`` is False."""
+    entries, splits = [], {}
     for info in source.splits():
         d = folder / info.name
         d.mkdir(parents=True, exist_ok=True)
+        total = 0
         for i, batch in enumerate(source.iter_batches(info.name, rows)):
-            pq.write_table(batch_to_table(batch), d / f"part-{i}.parquet")
-    (folder / "manifest.json").write_text("{}")
+            path = d / f"part-{i:05d}.parquet"
+            pq.write_table(batch_to_table(batch), path)
+            entries.append(ShardEntry(path=f"{info.name}/{path.name}", split=info.name,
+                                      rows=len(batch), sha256=sha256_file(path)))
+            total += len(batch)
+        splits[info.name] = SplitEntry(rows=total, label_counts={})
+    if manifest:
+        h, w = source.shape
+        Manifest(height=h, width=w, splits=splits, shards=entries).write(folder)
     return folder
 
 

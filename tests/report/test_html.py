@@ -34,24 +34,41 @@ IMG_RE = re.compile(r'<img (?:class="thumb" )?alt="([^"]*)" src="data:image/png;
 class MiniRun:
     """A run folder written by hand: shards, quarantine, a profile and a summary."""
 
-    def __init__(self, root: Path, *, train: int = 40, test: int = 10,
-                 removed: dict[str, tuple[str, str]] | None = None,
-                 ids: dict[str, list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        train: int = 40,
+        test: int = 10,
+        removed: dict[str, tuple[str, str]] | None = None,
+        ids: dict[str, list[str]] | None = None,
+    ) -> None:
         rng = np.random.default_rng(1)
         self.root = root
-        self.removed = removed if removed is not None else {
-            "train/0": ("blank_image", "std=0.0"),
-            "train/1": ("exact_duplicate", "duplicate_of=train/2"),
-            "train/3": ("leakage", "leaks_into=test/0"),
+        self.removed = (
+            removed
+            if removed is not None
+            else {
+                "train/0": ("blank_image", "std=0.0"),
+                "train/1": ("exact_duplicate", "duplicate_of=train/2"),
+                "train/3": ("leakage", "leaks_into=test/0"),
+            }
+        )
+        ids = ids or {
+            s: [f"{s}/{i}" for i in range(n)] for s, n in (("train", train), ("test", test))
         }
-        ids = ids or {s: [f"{s}/{i}" for i in range(n)] for s, n in (("train", train), ("test", test))}
         self.images: dict[str, np.ndarray] = {}
         batches = []
         for split, split_ids in ids.items():
             n = len(split_ids)
             images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-            batch = ImageBatch(split=split, ids=np.array(split_ids), labels=np.arange(n) % 10,
-                               images=images, positions=np.arange(n))
+            batch = ImageBatch(
+                split=split,
+                ids=np.array(split_ids),
+                labels=np.arange(n) % 10,
+                images=images,
+                positions=np.arange(n),
+            )
             batches.append(batch)
             self.images.update(zip(split_ids, images, strict=True))
         self.profile = profile_batches(batches, (28, 28))
@@ -65,9 +82,13 @@ class MiniRun:
             (self.shards / batch.split).mkdir(parents=True, exist_ok=True)
             pq.write_table(batch_to_table(kept), self.shards / rel)
             entries.append(ShardEntry(path=rel, split=batch.split, rows=len(kept), sha256="0"))
-            splits[batch.split] = SplitEntry(rows=len(kept), label_counts={
-                str(k): int(v) for k, v in zip(*np.unique(kept.labels, return_counts=True), strict=True)
-            })
+            splits[batch.split] = SplitEntry(
+                rows=len(kept),
+                label_counts={
+                    str(k): int(v)
+                    for k, v in zip(*np.unique(kept.labels, return_counts=True), strict=True)
+                },
+            )
             if gone.any():
                 quarantined.append(batch.take(gone))
         Manifest(height=28, width=28, splits=splits, shards=entries).write(self.shards)
@@ -77,36 +98,72 @@ class MiniRun:
         for gone in quarantined:
             t = batch_to_table(gone)
             t = t.set_column(2, schema.field("label"), pa.array(gone.labels, pa.int64()))
-            t = t.append_column(schema.field("reasons"),
-                                pa.array([[self.removed[i][0]] for i in gone.ids], pa.list_(pa.string())))
-            t = t.append_column(schema.field("details"),
-                                pa.array([[self.removed[i][1]] for i in gone.ids], pa.list_(pa.string())))
+            t = t.append_column(
+                schema.field("reasons"),
+                pa.array([[self.removed[i][0]] for i in gone.ids], pa.list_(pa.string())),
+            )
+            t = t.append_column(
+                schema.field("details"),
+                pa.array([[self.removed[i][1]] for i in gone.ids], pa.list_(pa.string())),
+            )
             tables.append(t.replace_schema_metadata(schema.metadata))
-        pq.write_table(pa.concat_tables(tables) if tables else schema.empty_table(), self.quarantine)
+        pq.write_table(
+            pa.concat_tables(tables) if tables else schema.empty_table(), self.quarantine
+        )
         self.findings = pd.DataFrame(
-            [{"id": i, "split": i.split("/")[0], "check": c, "severity": "error",
-              "action": "drop" if c != "blank_image" else "quarantine", "detail": d, "stage": "raw",
-              "action_taken": "drop" if c != "blank_image" else "quarantine"}
-             for i, (c, d) in self.removed.items()],
+            [
+                {
+                    "id": i,
+                    "split": i.split("/")[0],
+                    "check": c,
+                    "severity": "error",
+                    "action": "drop" if c != "blank_image" else "quarantine",
+                    "detail": d,
+                    "stage": "raw",
+                    "action_taken": "drop" if c != "blank_image" else "quarantine",
+                }
+                for i, (c, d) in self.removed.items()
+            ],
             columns=[*FINDINGS_COLUMNS, "action_taken"],
         ).astype("string")
         total = sum(len(b) for b in batches)
         self.summary = {
-            "success": True, "dataset": "mini", "source": str(root), "format": "idx",
-            "counts": {"rows": total, "kept": total - len(self.removed), "repaired": 0,
-                       "quarantined": len(self.removed)},
+            "success": True,
+            "dataset": "mini",
+            "source": str(root),
+            "format": "idx",
+            "counts": {
+                "rows": total,
+                "kept": total - len(self.removed),
+                "repaired": 0,
+                "quarantined": len(self.removed),
+            },
             "splits": {k: v.model_dump() for k, v in splits.items()},
-            "checks": [{"name": "blank_image", "description": "Image is not blank", "split": "train",
-                        "suite": "accuracy", "severity": "error", "action": "quarantine",
-                        "success": False, "skipped": None, "unexpected_count": 1}],
+            "checks": [
+                {
+                    "name": "blank_image",
+                    "description": "Image is not blank",
+                    "split": "train",
+                    "suite": "accuracy",
+                    "severity": "error",
+                    "action": "quarantine",
+                    "success": False,
+                    "skipped": None,
+                    "unexpected_count": 1,
+                }
+            ],
             "cleaned": {"checks": []},
             "blocking": [],
         }
 
     def write(self, **overrides: object) -> str:
         kwargs: dict[str, object] = dict(
-            summary=self.summary, findings=self.findings, raw_profile=self.profile,
-            quarantine=self.quarantine, shards=self.shards, artefacts={"quarantine": "quarantine.parquet"},
+            summary=self.summary,
+            findings=self.findings,
+            raw_profile=self.profile,
+            quarantine=self.quarantine,
+            shards=self.shards,
+            artefacts={"quarantine": "quarantine.parquet"},
             spec=DatasetSpec(name="mini"),
         )
         kwargs.update(overrides)
@@ -155,16 +212,27 @@ def test_duplicates_and_leaks_are_shown_as_pairs(mini: MiniRun) -> None:
 def test_every_data_string_is_escaped(tmp_path: Path) -> None:
     bad = f"train/{EVIL}"
     ids = {"train": [bad, *(f"train/{i}" for i in range(1, 12))], "test": ["test/0"]}
-    run = MiniRun(tmp_path, ids=ids, removed={bad: (f"check{EVIL}", f'detail"><img src=x onerror=1>{EVIL}')})
+    run = MiniRun(
+        tmp_path, ids=ids, removed={bad: (f"check{EVIL}", f'detail"><img src=x onerror=1>{EVIL}')}
+    )
     run.findings.loc[0, "split"] = EVIL
     run.summary.update(source=EVIL, format=EVIL, dataset=EVIL)
     run.summary["checks"][0].update(name=EVIL, description=EVIL, split=EVIL)
     run.summary["blocking"] = [run.summary["checks"][0]]
     run.summary["success"] = False
-    queue = pd.DataFrame({"id": [bad], "split": [EVIL], "given_label": [EVIL], "suggested_label": [EVIL],
-                          "score": [0.1], "rank": [1]})
-    page = run.write(label_issues=queue, spec=DatasetSpec(name=EVIL),
-                     artefacts={EVIL: f'"><script>{EVIL}'})
+    queue = pd.DataFrame(
+        {
+            "id": [bad],
+            "split": [EVIL],
+            "given_label": [EVIL],
+            "suggested_label": [EVIL],
+            "score": [0.1],
+            "rank": [1],
+        }
+    )
+    page = run.write(
+        label_issues=queue, spec=DatasetSpec(name=EVIL), artefacts={EVIL: f'"><script>{EVIL}'}
+    )
     assert "<script" not in page.lower()
     assert "onerror=1>" not in page and "<img src=x" not in page
     assert "&lt;script&gt;" in page
@@ -173,9 +241,19 @@ def test_every_data_string_is_escaped(tmp_path: Path) -> None:
 
 
 def test_gallery_is_capped_and_says_how_many_are_hidden(mini: MiniRun) -> None:
-    rows = [{"id": f"train/{i}", "split": "train", "check": "noise", "severity": "warning",
-             "action": "flag", "detail": f"midtone={i}", "stage": "raw", "action_taken": "flag"}
-            for i in range(4, 40)]
+    rows = [
+        {
+            "id": f"train/{i}",
+            "split": "train",
+            "check": "noise",
+            "severity": "warning",
+            "action": "flag",
+            "detail": f"midtone={i}",
+            "stage": "raw",
+            "action_taken": "flag",
+        }
+        for i in range(4, 40)
+    ]
     findings = pd.concat([mini.findings, pd.DataFrame(rows).astype("string")], ignore_index=True)
     page = mini.write(findings=findings, cap=10)
     noise = gallery(page, "noise")
@@ -188,16 +266,27 @@ def test_gallery_is_capped_and_says_how_many_are_hidden(mini: MiniRun) -> None:
 def test_charts_are_inline_svg(mini: MiniRun) -> None:
     page = mini.write()
     assert page.count('<svg class="chart"') == 4  # classes of train and test, mean, ink fraction
-    for title in ("Class distribution · train", "Class distribution · test",
-                  "Mean intensity per image", "Ink fraction per image"):
+    for title in (
+        "Class distribution · train",
+        "Class distribution · test",
+        "Mean intensity per image",
+        "Ink fraction per image",
+    ):
         assert title in page
-    assert "<script" not in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "<script" not in page and "http://" not in page.replace(
+        'xmlns="http://www.w3.org/2000/svg"', ""
+    )
 
 
-@pytest.mark.parametrize("findings", [
-    pd.DataFrame({c: pd.Series(dtype="string") for c in FINDINGS_COLUMNS}),  # as validation writes it
-    pd.DataFrame(),
-])
+@pytest.mark.parametrize(
+    "findings",
+    [
+        pd.DataFrame(
+            {c: pd.Series(dtype="string") for c in FINDINGS_COLUMNS}
+        ),  # as validation writes it
+        pd.DataFrame(),
+    ],
+)
 def test_zero_findings(tmp_path: Path, findings: pd.DataFrame) -> None:
     run = MiniRun(tmp_path, removed={})
     page = run.write(findings=findings)
@@ -208,18 +297,25 @@ def test_zero_findings(tmp_path: Path, findings: pd.DataFrame) -> None:
 
 
 def test_label_queue_shows_top_n_given_vs_suggested(mini: MiniRun) -> None:
-    queue = pd.DataFrame({
-        "id": [f"train/{i}" for i in range(10, 40)], "split": "train",
-        "given_label": np.arange(30) % 10, "suggested_label": (np.arange(30) + 1) % 10,
-        "score": np.linspace(0.01, 0.3, 30), "rank": np.arange(30, 0, -1),
-    })
+    queue = pd.DataFrame(
+        {
+            "id": [f"train/{i}" for i in range(10, 40)],
+            "split": "train",
+            "given_label": np.arange(30) % 10,
+            "suggested_label": (np.arange(30) + 1) % 10,
+            "score": np.linspace(0.01, 0.3, 30),
+            "rank": np.arange(30, 0, -1),
+        }
+    )
     queue.to_parquet(mini.root / "label_issues.parquet")
     # Found through the artefacts mapping when not passed, as the pipeline writes it first.
     page = mini.write(cap=5, artefacts={"label_issues": "label_issues.parquet"})
-    section = page[page.index('id="label-issues"'):page.index('id="galleries"')]
-    assert section.count("<tr>") == 6  # header + top 5
+    section = page[page.index('id="label-issues"') : page.index('id="galleries"')]
+    assert section.count('<figure class="tile queue-tile"') == 5
     assert "train/39" in section and "train/10" not in section  # rank 1 is train/39
-    assert '<td class="num given">9</td>' in section and '<td class="num sugg">0</td>' in section
+    first = section[section.index("train/39") :]
+    assert 'given <b class="given">9</b> → <b class="sugg">0</b>' in first
+    assert "#1 · score 0.300" in first
     assert "25 more in label_issues.parquet" in section
     assert len(IMG_RE.findall(section)) == 5
 
@@ -234,32 +330,75 @@ def test_suggested_label_and_score_on_tiles(mini: MiniRun) -> None:
 
 
 def test_repaired_rows_show_before_and_after(mini: MiniRun) -> None:
-    findings = pd.concat([mini.findings, pd.DataFrame([{
-        "id": "train/5", "split": "train", "check": "inverted_image", "severity": "error",
-        "action": "repair", "detail": "border_mean=255", "stage": "raw", "action_taken": "repair",
-    }]).astype("string")], ignore_index=True)
+    findings = pd.concat(
+        [
+            mini.findings,
+            pd.DataFrame(
+                [
+                    {
+                        "id": "train/5",
+                        "split": "train",
+                        "check": "inverted_image",
+                        "severity": "error",
+                        "action": "repair",
+                        "detail": "border_mean=255",
+                        "stage": "raw",
+                        "action_taken": "repair",
+                    }
+                ]
+            ).astype("string"),
+        ],
+        ignore_index=True,
+    )
     tile = gallery(mini.write(findings=findings), "inverted_image")
     assert "before" in tile and "after" in tile
     assert len(IMG_RE.findall(tile)) == 2
 
 
 def test_missing_image_and_table_level_findings(mini: MiniRun) -> None:
-    findings = pd.concat([mini.findings, pd.DataFrame([
-        {"id": "train/999", "split": "train", "check": "odd", "severity": "warning", "action": "flag",
-         "detail": "", "stage": "raw", "action_taken": "flag"},
-        {"id": "", "split": "train", "check": "class_balance", "severity": "error", "action": "none",
-         "detail": "Classes are balanced: observed {'min_share': 0.01}", "stage": "cleaned",
-         "action_taken": "none"},
-    ]).astype("string")], ignore_index=True)
+    findings = pd.concat(
+        [
+            mini.findings,
+            pd.DataFrame(
+                [
+                    {
+                        "id": "train/999",
+                        "split": "train",
+                        "check": "odd",
+                        "severity": "warning",
+                        "action": "flag",
+                        "detail": "",
+                        "stage": "raw",
+                        "action_taken": "flag",
+                    },
+                    {
+                        "id": "",
+                        "split": "train",
+                        "check": "class_balance",
+                        "severity": "error",
+                        "action": "none",
+                        "detail": "Classes are balanced: observed {'min_share': 0.01}",
+                        "stage": "cleaned",
+                        "action_taken": "none",
+                    },
+                ]
+            ).astype("string"),
+        ],
+        ignore_index=True,
+    )
     page = mini.write(findings=findings)
     assert "no image" in gallery(page, "odd")
     assert 'data-check="class_balance"' not in page  # no gallery for a table-level finding
-    assert "min_share" in page[page.index('id="findings"'):page.index('id="charts"')]
+    assert "min_share" in page[page.index('id="findings"') : page.index('id="charts"')]
 
 
 def test_fetch_images_reads_only_wanted_rows(mini: MiniRun) -> None:
-    got = fetch_images(["train/0", "train/5", "test/3", "nope/1"], quarantine=mini.quarantine,
-                       shards=mini.shards, shape=(28, 28))
+    got = fetch_images(
+        ["train/0", "train/5", "test/3", "nope/1"],
+        quarantine=mini.quarantine,
+        shards=mini.shards,
+        shape=(28, 28),
+    )
     assert set(got) == {"train/0", "train/5", "test/3"}
     assert got["train/0"].origin == "quarantine" and got["test/3"].origin == "shards"
     np.testing.assert_array_equal(got["test/3"].image, mini.images["test/3"])
@@ -270,9 +409,18 @@ def test_ten_thousand_findings_stay_small_and_fast(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     checks = [f"check_{i}" for i in range(12)]
     ids = [f"train/{i}" for i in rng.integers(0, 2000, 10_000)]
-    findings = pd.DataFrame({"id": ids, "split": "train", "check": rng.choice(checks, 10_000),
-                             "severity": "warning", "action": "flag", "detail": "x=1", "stage": "raw",
-                             "action_taken": "flag"}).astype("string")
+    findings = pd.DataFrame(
+        {
+            "id": ids,
+            "split": "train",
+            "check": rng.choice(checks, 10_000),
+            "severity": "warning",
+            "action": "flag",
+            "detail": "x=1",
+            "stage": "raw",
+            "action_taken": "flag",
+        }
+    ).astype("string")
     started = time.perf_counter()
     page = run.write(findings=findings)
     assert time.perf_counter() - started < 3.0

@@ -22,8 +22,14 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 STATUS_TEXT = {"passed": "PASSED", "failed_validation": "FAILED VALIDATION"}
 
@@ -35,8 +41,15 @@ def synthetic_digits(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray
     for i, label in enumerate(labels):
         im = Image.new("L", (28, 28), 0)
         xy = (14 + int(rng.integers(-2, 3)), 14 + int(rng.integers(-2, 3)))
-        ImageDraw.Draw(im).text(xy, str(label % 10), fill=255, font=font, anchor="mm",
-                                stroke_width=int(rng.integers(1, 3)), stroke_fill=255)
+        ImageDraw.Draw(im).text(
+            xy,
+            str(label % 10),
+            fill=255,
+            font=font,
+            anchor="mm",
+            stroke_width=int(rng.integers(1, 3)),
+            stroke_fill=255,
+        )
         out[i] = np.asarray(im.rotate(float(rng.uniform(-15, 15)), resample=Image.BILINEAR))
     return out
 
@@ -77,16 +90,20 @@ def _browser_or_fail():
     skip = os.environ.get("DATAQUAL_SKIP_BROWSER") == "1"
     if not CHROMIUM.exists():
         if skip:
-            pytest.skip("DATAQUAL_SKIP_BROWSER=1 and /usr/bin/chromium is missing")
-        pytest.fail("/usr/bin/chromium is missing: run `apt-get install -y chromium` "
-                    "(or set DATAQUAL_SKIP_BROWSER=1 to skip the browser test)")
+            pytest.skip(f"DATAQUAL_SKIP_BROWSER=1 and {CHROMIUM} is missing")
+        pytest.fail(
+            f"{CHROMIUM} is missing: run `apt-get install -y chromium` "
+            "(or set DATAQUAL_SKIP_BROWSER=1 to skip the browser test)"
+        )
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         if skip:
             pytest.skip("DATAQUAL_SKIP_BROWSER=1 and playwright is not installed")
-        pytest.fail("playwright is not installed: pip install 'playwright>=1.44' (no browser "
-                    "download needed; the test uses /usr/bin/chromium)")
+        pytest.fail(
+            "playwright is not installed: pip install 'playwright>=1.44' (no browser "
+            "download needed; the test uses /usr/bin/chromium)"
+        )
     return sync_playwright
 
 

@@ -2,8 +2,11 @@
 
 Shards (files whose schema carries ``dataqual.height``/``dataqual.width``, columns ``id``,
 ``split``, ``label``, ``image``) round-trip exactly: ids are kept verbatim and images are
-the stored bytes. A shard folder is ``ROOT/<split>/*.parquet`` (``manifest.json`` and
-other files in ROOT are not read); the ``split`` column must agree with the folder.
+the stored bytes. A shard folder holding ``manifest.json`` is read from the shard list
+of that manifest (its order; a listed shard that is missing, or whose row count differs
+from the manifest, is an error; other files are ignored). Without a manifest, a folder is
+read as ``ROOT/<split>/*.parquet`` in natural file order. The ``split`` column must agree
+with the split each shard is listed under.
 
 Generic tables have a label column and an image column, found by name
 (``label``/``labels``/``y``/``target``/``class`` and ``image``/``images``/``img``/
@@ -36,6 +39,7 @@ file's row-group size bounds memory) and re-cut into chunks of exactly ``rows``.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +54,7 @@ from dataqual.imageset import DEFAULT_BATCH_ROWS, MISSING_LABEL, ImageBatch, Spl
 from dataqual.ingest.csv import _strings_to_float, clean_labels, clean_pixel_values
 from dataqual.ingest.images import DEFAULT_MAX_PIXELS, decode_image, image_size
 from dataqual.ingest.split import natural_key, order_splits, rechunk, split_from_name
+from dataqual.store.manifest import MANIFEST_NAME, Manifest
 
 __all__ = ["ParquetSource", "find_parquet_files"]
 
@@ -229,6 +234,29 @@ def _shape_from_data(info: _FileInfo, pf: pq.ParquetFile) -> tuple[int, int] | N
             raise
         raise _read_error(info.path, exc) from exc
     return None
+
+
+def _manifest_shards(folder: Path) -> dict[str, list[Path]]:
+    """Split -> shard paths listed by ``folder/manifest.json``, checked to exist."""
+    manifest = Manifest.load(folder)
+    by_split: dict[str, list[Path]] = {}
+    for shard in manifest.shards:
+        path = folder / shard.path
+        if not path.is_file():
+            raise SourceError(path, f"listed in {MANIFEST_NAME} but missing")
+        if not Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder)):
+            raise SourceError(path, f"listed in {MANIFEST_NAME} but outside its folder")
+        by_split.setdefault(shard.split, []).append(path)
+    return by_split
+
+
+def _check_manifest_rows(folder: Path, parts: dict[str, list[_Part]]) -> None:
+    manifest = Manifest.load(folder)
+    for shard in manifest.shards:
+        path = folder / shard.path
+        got = next(p.info.num_rows for p in parts[shard.split] if p.info.path == path)
+        if got != shard.rows:
+            raise FormatError(path, f"holds {got} rows, {MANIFEST_NAME} says {shard.rows}")
 
 
 def find_parquet_files(path: Path) -> tuple[dict[str, list[Path]], list[Path]]:
@@ -428,10 +456,14 @@ class ParquetSource:
         path = Path(path)
         if not path.exists():
             raise SourceError(path, "no such file or folder")
-        by_dir, flat = find_parquet_files(path)
-        return cls(by_dir, flat, label_column=label_column, image_column=image_column,
-                   split_column=split_column, shape=shape, max_pixels=max_pixels,
-                   description=str(path))
+        manifest = path.is_dir() and (path / MANIFEST_NAME).is_file()
+        by_dir, flat = (_manifest_shards(path), []) if manifest else find_parquet_files(path)
+        source = cls(by_dir, flat, label_column=label_column, image_column=image_column,
+                     split_column=split_column, shape=shape, max_pixels=max_pixels,
+                     description=str(path))
+        if manifest:
+            _check_manifest_rows(path, source._parts)
+        return source
 
     @property
     def description(self) -> str:

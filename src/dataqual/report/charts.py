@@ -103,8 +103,9 @@ def bar_chart(
             body.append(_bar(x0 + s * bar, max(bar - 1, 1), height, _color(s), tip))
         x = LEFT + (c + 0.5) * group
         body.append(f'<text class="xt" x="{x:.1f}" y="{BASE + 14}">{esc(cat)}</text>')
-    return _frame(title, ticks, lambda t: fmt_count(t) if t >= 1 or t == 0 else f"{t:g}", names,
-                  x_label, body)
+    return _frame(
+        title, ticks, lambda t: fmt_count(t) if t >= 1 or t == 0 else f"{t:g}", names, x_label, body
+    )
 
 
 def histogram(
@@ -116,8 +117,12 @@ def histogram(
     x_label: str,
     bins: int = 32,
     x_fmt: Callable[[float], str] = lambda v: f"{v:g}",
+    x_ticks: Sequence[float] | None = None,
 ) -> str:
-    """Share of rows per bin for each series, side by side; non-empty bins stay visible."""
+    """Share of rows per bin for each series, side by side; non-empty bins stay visible.
+
+    Values outside ``lo..hi`` count in the first or last bin.
+    """
     names = list(series)
     edges = np.linspace(lo, hi, bins + 1)
     counts, shares = [], []
@@ -138,9 +143,10 @@ def histogram(
             if n:
                 tip = f"{name}, {span}: {n:,} rows ({shares[s][b]:.2%})"
                 height = max((shares[s][b] / ticks[-1]) * PH, 2.0)
-                body.append(_bar(LEFT + (b + 0.05) * width + s * bar, max(bar, 0.8), height,
-                                 _color(s), tip))
-    for v in np.linspace(lo, hi, 5):
+                body.append(
+                    _bar(LEFT + (b + 0.05) * width + s * bar, max(bar, 0.8), height, _color(s), tip)
+                )
+    for v in np.linspace(lo, hi, 5) if x_ticks is None else x_ticks:
         x = LEFT + (v - lo) / (hi - lo) * PW
         body.append(
             f'<line class="tick" x1="{x:.1f}" x2="{x:.1f}" y1="{BASE}" y2="{BASE + 4}"/>'

@@ -107,7 +107,7 @@ def plan_galleries(
     findings: pd.DataFrame, profile: pd.DataFrame | None, cap: int = DEFAULT_CAP
 ) -> list[Gallery]:
     """Row-level findings grouped by (stage, check): raw first, errors first, then by size."""
-    if findings is None or findings.empty or "id" not in findings:
+    if findings is None or findings.empty or "id" not in findings or "check" not in findings:
         return []
     f = findings.assign(
         id=_text(findings["id"]),
@@ -323,29 +323,30 @@ def label_queue(label_issues: pd.DataFrame | None, cap: int = DEFAULT_CAP) -> pd
     return queue.head(cap)
 
 
+def _value(value: object) -> str:
+    return "?" if value is None or pd.isna(value) else esc(value)
+
+
 def render_label_queue(queue: pd.DataFrame, total: int, images: dict[str, StoredImage]) -> str:
-    """A table of the review queue: image, id, given vs suggested label, score."""
-    rows = []
+    """Tiles of the review queue: image, id, given and suggested label, score and rank."""
+    tiles = []
     for r in queue.to_dict("records"):
         rid = str(r.get("id", ""))
-        given, suggested = r.get("given_label"), r.get("suggested_label")
-        rank = r.get("rank", "")
-        where = images[rid].origin if rid in images else ""
-        rows.append(
-            f'<tr><td class="num">{esc("" if pd.isna(rank) else rank)}</td>'
-            f'<td class="img">{_img(rid, images)}</td><td class="rid">{esc(rid)}</td>'
-            f'<td>{esc(r.get("split", ""))}</td><td class="num given">{esc(given)}</td>'
-            f'<td class="num sugg">{esc(suggested)}</td>'
-            f'<td class="num">{esc(fmt_score(r.get("score")))}</td>'
-            f"<td>{esc(where)}</td></tr>"
+        rank = r.get("rank")
+        where = f"image from {images[rid].origin}" if rid in images else ""
+        score = fmt_score(r.get("score"))
+        rank_text = f"#{esc(rank)}" if rank is not None and not pd.isna(rank) else ""
+        note = " · ".join(t for t in (rank_text, f"score {esc(score)}" if score else "") if t)
+        tiles.append(
+            f'<figure class="tile queue-tile" title="{esc(where)}">{_img(rid, images)}'
+            f'<div class="rid" title="{esc(rid)}">{esc(rid)}</div>'
+            f'<div class="meta">given <b class="given">{_value(r.get("given_label"))}</b> → '
+            f'<b class="sugg">{_value(r.get("suggested_label"))}</b></div>'
+            f'<figcaption><div class="detail">{note}</div></figcaption></figure>'
         )
     more = (
         f'<p class="more">{fmt_count(total - len(queue))} more in label_issues.parquet.</p>'
         if total > len(queue)
         else ""
     )
-    return (
-        '<table class="queue"><thead><tr><th>rank</th><th>image</th><th>id</th><th>split</th>'
-        "<th>given</th><th>suggested</th><th>score</th><th>stored in</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>{more}"
-    )
+    return f'<div class="gallery queue">{"".join(tiles)}</div>{more}'

@@ -79,8 +79,15 @@ def write_report(
     if isinstance(label_issues, str | Path):
         label_issues = pd.read_parquet(label_issues) if Path(label_issues).is_file() else None
     page = render_report(
-        summary=summary, findings=findings, raw_profile=raw_profile, quarantine=quarantine,
-        shards=shards, artefacts=artefacts, spec=spec, label_issues=label_issues, cap=cap,
+        summary=summary,
+        findings=findings,
+        raw_profile=raw_profile,
+        quarantine=quarantine,
+        shards=shards,
+        artefacts=artefacts,
+        spec=spec,
+        label_issues=label_issues,
+        cap=cap,
     )
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
@@ -120,9 +127,13 @@ def render_report(
         findings_section(findings, galleries, descriptions),
         charts_section(raw_profile, summary, spec),
         label_section(label_issues, queue, images),
-        section("galleries", "Flagged images by finding type",
-                f'<div class="galleries">{tiles}</div>' if tiles
-                else '<p class="muted">No row was flagged.</p>'),
+        section(
+            "galleries",
+            "Flagged images by finding type",
+            f'<div class="galleries">{tiles}</div>'
+            if tiles
+            else '<p class="muted">No row was flagged.</p>',
+        ),
         checks_section(summary),
         artefacts_section(artefacts),
     ]

@@ -39,7 +39,7 @@ def _table(headers: Iterable[str], rows: Iterable[str], table_id: str = "") -> s
         for h in headers
     )
     attr = f' id="{table_id}"' if table_id else ""
-    return f'<table{attr}><thead><tr>{heads}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return f"<table{attr}><thead><tr>{heads}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def _row(*cells: str) -> str:
@@ -158,12 +158,27 @@ def findings_section(
         order = (stage != "raw", _SEVERITY_ORDER.get(severity, 2), -len(rowwise), check)
         keyed.append((order, html))
     keyed.sort(key=lambda kv: kv[0])
-    headers = ("check", "stage", "severity", "action", "splits", "#rows", "#removed", "#repaired",
-               "#flagged", "about")
-    note = ('<p class="muted">Removed rows are in quarantine.parquet; a row removed by one check '
-            "counts as removed under its other checks too.</p>")
-    return section("findings", "Findings by type",
-                   _table(headers, (h for _, h in keyed), "findings-table") + note)
+    headers = (
+        "check",
+        "stage",
+        "severity",
+        "action",
+        "splits",
+        "#rows",
+        "#removed",
+        "#repaired",
+        "#flagged",
+        "about",
+    )
+    note = (
+        '<p class="muted">Removed rows are in quarantine.parquet; a row removed by one check '
+        "counts as removed under its other checks too.</p>"
+    )
+    return section(
+        "findings",
+        "Findings by type",
+        _table(headers, (h for _, h in keyed), "findings-table") + note,
+    )
 
 
 def _label_key(value: Any) -> str:
@@ -186,26 +201,41 @@ def charts_section(
         counts = table.loc[split_col == split, "label"].value_counts(dropna=False)
         raw = {_label_key(k): int(v) for k, v in counts.items()}
         kept = (summary.get("splits", {}).get(split) or {}).get("label_counts", {})
-        extra = sorted((set(raw) | set(kept)) - set(declared) - {"missing"},
-                       key=lambda s: (len(s), s))
+        extra = sorted(
+            (set(raw) | set(kept)) - set(declared) - {"missing"}, key=lambda s: (len(s), s)
+        )
         cats = declared + extra + (["missing"] if "missing" in raw else [])
         series = {"raw": [raw.get(c, 0) for c in cats], "kept": [kept.get(c, 0) for c in cats]}
-        charts.append(bar_chart(cats, series, title=f"Class distribution · {split}",
-                                x_label="label"))
+        charts.append(
+            bar_chart(cats, series, title=f"Class distribution · {split}", x_label="label")
+        )
     by_split = {s: (split_col == s).to_numpy() for s in splits}
-    charts.append(histogram(
-        {s: table["mean"].to_numpy()[m] for s, m in by_split.items()}, lo=0, hi=255,
-        title="Mean intensity per image (share of rows)", x_label="mean pixel value (0–255)",
-        x_fmt=lambda v: f"{v:.0f}",
-    ))
-    charts.append(histogram(
-        {s: table["ink_fraction"].to_numpy()[m] for s, m in by_split.items()}, lo=0, hi=1,
-        title="Ink fraction per image (share of rows)", x_label="fraction of pixels above 127",
-        x_fmt=lambda v: f"{v:.2f}",
-    ))
-    body = ('<p class="muted">Every row as read, before cleaning; “kept” counts the rows written '
-            "to the shards. Hover a bar for its value.</p>"
-            f'<div class="charts">{"".join(charts)}</div>')
+    charts.append(
+        histogram(
+            {s: table["mean"].to_numpy()[m] for s, m in by_split.items()},
+            lo=0,
+            hi=255,
+            title="Mean intensity per image (share of rows)",
+            x_label="mean pixel value (0–255)",
+            x_fmt=lambda v: f"{v:.0f}",
+            x_ticks=(0, 64, 128, 192, 255),
+        )
+    )
+    charts.append(
+        histogram(
+            {s: table["ink_fraction"].to_numpy()[m] for s, m in by_split.items()},
+            lo=0,
+            hi=1,
+            title="Ink fraction per image (share of rows)",
+            x_label="fraction of pixels above 127",
+            x_fmt=lambda v: f"{v:.2f}",
+        )
+    )
+    body = (
+        '<p class="muted">Every row as read, before cleaning; “kept” counts the rows written '
+        "to the shards. Hover a bar for its value.</p>"
+        f'<div class="charts">{"".join(charts)}</div>'
+    )
     return section("charts", title, body)
 
 
@@ -219,9 +249,11 @@ def label_section(
     elif queue.empty:
         body = '<p class="muted">The label audit found no suspected label errors.</p>'
     else:
-        body = (f'<p class="muted">Rows whose given label the audit doubts, most suspicious first '
-                f"(top {len(queue)} of {fmt_count(len(label_issues))}).</p>"
-                + render_label_queue(queue, len(label_issues), images))
+        body = (
+            f'<p class="muted">Rows whose given label the audit doubts, most suspicious first '
+            f"(top {len(queue)} of {fmt_count(len(label_issues))}).</p>"
+            + render_label_queue(queue, len(label_issues), images)
+        )
     return section("label-issues", title, body)
 
 
@@ -237,17 +269,34 @@ def checks_section(summary: Mapping[str, Any]) -> str:
             cls, state = "pass", "pass"
         else:
             cls, state = ("fail" if c.get("severity") == "error" else "warn"), "FAIL"
-        rows.append(_row(
-            esc(c["stage"]), esc(c.get("split") or "all"), esc(c.get("name")),
-            esc(c.get("suite") or ""), esc(c.get("severity")), esc(c.get("action")),
-            f'<span class="{cls}">{esc(state)}</span>',
-            "#" + fmt_count(c.get("unexpected_count", 0)),
-            f'<span class="det">{esc(c.get("description", ""))}</span>',
-        ))
-    headers = ("stage", "split", "check", "suite", "severity", "action", "result", "#rows",
-               "description")
-    body = (f"<details><summary>{len(checks)} checks, {failed} failed (raw and cleaned stages)"
-            f"</summary>{_table(headers, rows, 'checks-table')}</details>")
+        rows.append(
+            _row(
+                esc(c["stage"]),
+                esc(c.get("split") or "all"),
+                esc(c.get("name")),
+                esc(c.get("suite") or ""),
+                esc(c.get("severity")),
+                esc(c.get("action")),
+                f'<span class="{cls}">{esc(state)}</span>',
+                "#" + fmt_count(c.get("unexpected_count", 0)),
+                f'<span class="det">{esc(c.get("description", ""))}</span>',
+            )
+        )
+    headers = (
+        "stage",
+        "split",
+        "check",
+        "suite",
+        "severity",
+        "action",
+        "result",
+        "#rows",
+        "description",
+    )
+    body = (
+        f"<details><summary>{len(checks)} checks, {failed} failed (raw and cleaned stages)"
+        f"</summary>{_table(headers, rows, 'checks-table')}</details>"
+    )
     return section("checks", "All checks", body)
 
 

@@ -97,7 +97,7 @@ def train_from_shards(
         fit_kwargs: dict[str, Any] = {"shuffle": False}  # the pipeline shuffles
     else:
         data = train.epochs(config.batch_size, seed=config.seed)
-        fit_kwargs = {"steps_per_epoch": train.steps(config.batch_size)}
+        fit_kwargs = {"steps_per_epoch": train.steps(config.batch_size), "shuffle": False}
     timer = _EpochTimer()
     started = time.perf_counter()
     history = model.fit(data, epochs=config.epochs, verbose=0, callbacks=[timer], **fit_kwargs)

@@ -8,12 +8,15 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+import pandas as pd
+
 from dataqual.checks.analysis import Analyser, AnalysisContext
 from dataqual.profile import Profile
 from dataqual.spec import DatasetSpec
 from dataqual.validate.gx_engine import GxValidator
 from dataqual.validate.report import FINDINGS_COLUMNS, ValidationReport
 from dataqual.validate.suites import Suite, default_suites_dir, load_suites
+from dataqual.validate.thresholds import Thresholds, merge_rules, robust_thresholds
 
 __all__ = [
     "FINDINGS_COLUMNS",
@@ -67,11 +70,14 @@ def validate_profile(
     analysers: Sequence[Analyser] | None = None,
     raw_rows: dict[str, int] | None = None,
     reference: Profile | None = None,
+    thresholds: Thresholds | None = None,
 ) -> tuple[Profile, ValidationReport]:
     """Enrich the profile with analyser columns, then validate each split with every suite.
 
     Returns the enriched profile (a new object; the input is not modified) and the report.
-    ``raw_rows`` are the rows per split before cleaning (defaults to this profile's counts).
+    ``raw_rows`` are the rows per split before cleaning (defaults to this profile's counts);
+    ``thresholds`` are the robust bounds to judge by (default: derived from this profile —
+    pass the raw report's ``thresholds`` when validating cleaned data).
     """
     suites = list(suites) if suites is not None else load_suites()
     analysers = list(analysers) if analysers is not None else default_analysers()
@@ -91,36 +97,40 @@ def validate_profile(
         results.extend(analysis.results)
         artefacts.update(analysis.artefacts)
     enriched = replace(profile, table=table)
-    counts = {str(k): int(v) for k, v in table["split"].value_counts(sort=False).items()}
-    raw_rows = raw_rows or counts
+    if thresholds is None:
+        rules = merge_rules(s.meta.thresholds for s in suites)
+        thresholds = robust_thresholds(table, rules, profile.shape)
+    raw_rows = raw_rows or {str(k): int(v) for k, v in table["split"].value_counts().items()}
+
+    def run(frame: pd.DataFrame, suite: Suite, split: str | None, row_level: bool) -> None:
+        params = split_parameters(spec, split, profile.shape, raw_rows) | thresholds.values
+        results.extend(
+            validator.validate(
+                frame,
+                suite,
+                stage=stage,
+                split=split,
+                parameters=params,
+                row_level=row_level,
+                notes=thresholds.notes,
+            )
+        )
+
     # Row-level expectations do not depend on the split: one GX run over all rows. Aggregate
     # ones (row counts, classes present) run per split, on just the columns they read.
     for suite in suites:
-        params = split_parameters(spec, None, profile.shape, raw_rows)
-        results.extend(
-            validator.validate(
-                table, suite, stage=stage, split=None, parameters=params, row_level=True
-            )
-        )
+        run(table, suite, None, True)
         if suite.meta.scope == "dataset":
-            results.extend(
-                validator.validate(
-                    table, suite, stage=stage, split=None, parameters=params, row_level=False
-                )
-            )
+            run(table, suite, None, False)
             continue
         for split in enriched.splits:
-            part = table[table["split"] == split].reset_index(drop=True)
-            params = split_parameters(spec, split, profile.shape, raw_rows)
-            results.extend(
-                validator.validate(
-                    part, suite, stage=stage, split=split, parameters=params, row_level=False
-                )
-            )
+            run(table[table["split"] == split].reset_index(drop=True), suite, split, False)
     log.info(
         "%s validation: %d checks, %d failed",
         stage,
         len(results),
         sum(not r.success for r in results),
     )
-    return enriched, ValidationReport(stage=stage, results=results, artefacts=artefacts)
+    return enriched, ValidationReport(
+        stage=stage, results=results, artefacts=artefacts, thresholds=thresholds
+    )

@@ -89,6 +89,7 @@ class GxValidator:
         split: str | None,
         parameters: dict[str, Any],
         row_level: bool | None = None,
+        notes: dict[str, str] | None = None,
     ) -> list[CheckResult]:
         """Run the suite's expectations for ``stage`` on ``table``; unresolvable ones are skipped.
 
@@ -103,9 +104,8 @@ class GxValidator:
         for exp, meta in selected:
             missing = sorted(p for p in _parameters_of(exp["kwargs"]) if parameters.get(p) is None)
             if missing:
-                results.append(
-                    self._skipped(meta, suite, stage, split, f"not declared: {', '.join(missing)}")
-                )
+                why = "; ".join((notes or {}).get(p, f"not declared: {p}") for p in missing)
+                results.append(self._skipped(meta, suite, stage, split, why))
             else:
                 runnable.append((exp, meta))
         if not runnable:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from dataqual.checks.base import CheckResult, Severity
+from dataqual.validate.thresholds import Thresholds
 
 __all__ = ["FINDINGS_COLUMNS", "ValidationReport"]
 
@@ -22,6 +23,7 @@ class ValidationReport:
     stage: str
     results: list[CheckResult]
     artefacts: dict[str, pd.DataFrame] = field(default_factory=dict)
+    thresholds: Thresholds = field(default_factory=Thresholds)
 
     @property
     def success(self) -> bool:
@@ -81,6 +83,7 @@ class ValidationReport:
         return {
             "stage": self.stage,
             "success": self.success,
+            "thresholds": self.thresholds.summary(),
             "checks": [r.summary(examples) for r in self.results],
         }
 

@@ -72,6 +72,9 @@ class SuiteMeta(BaseModel):
     stages: list[Stage] = Field(default_factory=lambda: ["raw", "cleaned"])
     scope: Literal["split", "dataset"] = "split"
     analysers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    thresholds: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Profile column -> robust threshold rule."
+    )
 
 
 class Suite(BaseModel):

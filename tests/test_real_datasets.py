@@ -1,4 +1,4 @@
-"""Acceptance on real MNIST (../shared/datasets/mnist): exact shards, seed model accuracy."""
+"""Acceptance on real MNIST and Fashion-MNIST from ../shared/datasets: exact shards, accuracy."""
 
 from __future__ import annotations
 
@@ -60,3 +60,19 @@ def test_seed_model_reaches_98_percent_in_10_epochs_from_shards(
     )
     assert result.metrics["epochs"] == 10
     assert result.metrics["test_accuracy"] >= 0.98, result.metrics
+
+
+def test_fashion_mnist_by_name_from_the_mirror(tmp_path: Path) -> None:
+    shared = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+    out = tmp_path / "out"
+    outcome = run_pipeline(
+        RunConfig(dataset="fashion-mnist", mirror=shared, cache_dir=tmp_path / "cache", out=out,
+                  train=False)
+    )
+    run = json.loads((out / "run.json").read_text())
+    assert run["dataset"] == "fashion-mnist"
+    manifest = Manifest.load(out / "shards")
+    assert {k: v.rows for k, v in manifest.splits.items()} == {"train": 60000, "test": 10000}
+    assert all(v == 6000 for v in manifest.splits["train"].label_counts.values())
+    assert outcome.exit_code in (0, 1)  # the verdict is the checks'; the run itself completes
+    assert (tmp_path / "cache" / "fashion-mnist" / "train-images-idx3-ubyte.gz").is_file()
