@@ -25,6 +25,7 @@ import pandas as pd
 
 from dataqual import __version__
 from dataqual.checks.base import Severity
+from dataqual.checks.drift import MEAN_THUMBNAILS_ATTR, mean_thumbnails
 from dataqual.clean import CleaningPlan, plan_cleaning
 from dataqual.config import RunConfig
 from dataqual.errors import OutputError, ValidationFailed
@@ -35,6 +36,7 @@ from dataqual.profile import Profile, profile_batches
 from dataqual.spec import DatasetSpec, infer_spec, load_spec, spec_from_registry
 from dataqual.store.manifest import Lineage, SourceFile, SuiteRef
 from dataqual.store.shards import StoreResult, write_dataset
+from dataqual.streams import prefetch
 from dataqual.validate import GxValidator, Suite, ValidationReport, load_suites, validate_profile
 from dataqual.validate.thresholds import Thresholds
 
@@ -189,7 +191,7 @@ def profile(ingested: Ingested, config: RunConfig) -> Profile:
     """First streaming pass: the per-image profile of every split."""
     src = ingested.source
     batches = chain.from_iterable(src.iter_batches(s.name, config.batch_rows) for s in src.splits())
-    return profile_batches(batches, src.shape)
+    return profile_batches(prefetch(batches), src.shape)
 
 
 def validate(
@@ -320,7 +322,9 @@ def write_outputs(
     findings = pd.concat([raw_report.findings(), clean_report.findings()], ignore_index=True)
     findings = _with_actions(findings)
     findings.to_parquet(workspace.path("findings"), index=False)
-    raw_profile.table.to_parquet(workspace.path("profile"), index=False)
+    table = raw_profile.table.copy(deep=False)
+    table.attrs[MEAN_THUMBNAILS_ATTR] = mean_thumbnails(raw_profile)  # for mean-image drift later
+    table.to_parquet(workspace.path("profile"), index=False)
     workspace.artefacts.update(
         {k: ARTEFACTS[k] for k in ("validation", "findings", "profile", "manifest", "quarantine")}
     )

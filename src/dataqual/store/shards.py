@@ -23,6 +23,7 @@ from dataqual.imageset import DEFAULT_BATCH_ROWS, ImageBatch, ImageSource
 from dataqual.profile import PROFILE_COLUMNS, Profile, profile_batch, thumbnails
 from dataqual.store.manifest import Manifest, ShardEntry, SplitEntry
 from dataqual.store.schema import batch_to_table, shard_schema
+from dataqual.streams import prefetch
 
 __all__ = ["DEFAULT_SHARD_ROWS", "QUARANTINE_SCHEMA", "StoreResult", "write_dataset"]
 
@@ -130,9 +131,9 @@ def _apply_repairs(batch: ImageBatch, invert: np.ndarray) -> ImageBatch:
 def _kept_batches(
     source: ImageSource, plan: CleaningPlan, rows: int
 ) -> Iterator[tuple[ImageBatch, np.ndarray]]:
-    for split in source.splits():
-        for batch in source.iter_batches(split.name, rows):
-            yield batch, plan.rows_for(batch.ids)
+    batches = (b for split in source.splits() for b in source.iter_batches(split.name, rows))
+    for batch in prefetch(batches):
+        yield batch, plan.rows_for(batch.ids)
 
 
 def write_dataset(

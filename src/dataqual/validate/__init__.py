@@ -34,10 +34,13 @@ log = logging.getLogger(__name__)
 
 
 def default_analysers() -> list[Analyser]:
-    """The analysers a run uses unless told otherwise."""
+    """Every analyser dataqual has, in the order they run; a run uses those its suites name."""
+    from dataqual.checks.drift import ClassBalance, Drift
     from dataqual.checks.duplicates import ExactDuplicates
+    from dataqual.checks.label_issues import LabelIssues
+    from dataqual.checks.near_duplicates import NearDuplicates
 
-    return [ExactDuplicates()]
+    return [ExactDuplicates(), NearDuplicates(), LabelIssues(), Drift(), ClassBalance()]
 
 
 def split_parameters(
@@ -77,13 +80,15 @@ def validate_profile(
     Returns the enriched profile (a new object; the input is not modified) and the report.
     ``raw_rows`` are the rows per split before cleaning (defaults to this profile's counts);
     ``thresholds`` are the robust bounds to judge by (default: derived from this profile —
-    pass the raw report's ``thresholds`` when validating cleaned data).
+    pass the raw report's ``thresholds`` when validating cleaned data). ``analysers``
+    default to those named in the suites' ``meta.dataqual.analysers``.
     """
     suites = list(suites) if suites is not None else load_suites()
-    analysers = list(analysers) if analysers is not None else default_analysers()
     settings: dict[str, dict[str, Any]] = {}
     for suite in suites:
         settings.update(suite.meta.analysers)
+    if analysers is None:  # the suites say which analysers compute the columns they check
+        analysers = [a for a in default_analysers() if a.name in settings]
     table = profile.table.copy(deep=False)
     results = []
     artefacts = {}

@@ -111,14 +111,14 @@ class GxValidator:
         if not runnable:
             return results
         label = f"{stage}_{split or 'all'}" + {None: "", True: "_rows", False: "_table"}[row_level]
-        name = f"{suite.name}.{label}"
+        name = self._unique(f"{suite.name}.{label}")
         gx_suite = gx.ExpectationSuite(
             name=name,
             expectations=[_tagged(e, i) for i, (e, _) in enumerate(runnable)],
             meta={"dataqual": suite.meta.model_dump(), "source_file": suite.path.name},
         )
         gx_suite = self._context.suites.add(gx_suite)
-        asset = self._source.add_dataframe_asset(name=f"{suite.name}_{label}")
+        asset = self._source.add_dataframe_asset(name=name.replace(".", "_"))
         batch_def = asset.add_batch_definition_whole_dataframe("profile")
         vd = self._context.validation_definitions.add(
             gx.ValidationDefinition(name=name, data=batch_def, suite=gx_suite)
@@ -134,6 +134,15 @@ class GxValidator:
         for i, (_, meta) in enumerate(runnable):
             results.append(self._convert(by_index[i], meta, suite, stage, split, len(table)))
         return results
+
+    def _unique(self, name: str) -> str:
+        """``name``, or ``name-2``, ``name-3``... when a stage is validated more than once."""
+        candidate, n = name, 1
+        while candidate in self._suite_names:
+            n += 1
+            candidate = f"{name}-{n}"
+        self._suite_names.add(candidate)
+        return candidate
 
     def build_docs(self) -> Path | None:
         """Render Data Docs for every validation so far; returns the index page."""
