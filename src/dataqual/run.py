@@ -349,18 +349,15 @@ def write_outputs(
 
 
 def _with_actions(findings: pd.DataFrame) -> pd.DataFrame:
-    """Findings with the action actually taken (a removed row's repairs did not happen)."""
+    """Findings with the action actually taken: a removed row's other findings (repairs,
+    flags) did not happen on their own, so they carry the row's removal action."""
     if findings.empty:
-        return findings
+        return findings.assign(action_taken=findings["action"])
     raw = findings["stage"] == "raw"
-    removed_ids = set(findings.loc[raw & findings["action"].isin(["quarantine", "drop"]), "id"])
-    taken = findings["action"].copy()
-    superseded = (
-        raw & findings["id"].isin(removed_ids) & ~findings["action"].isin(["quarantine", "drop"])
-    )
-    taken[superseded] = "quarantine"
-    findings = findings.assign(action_taken=taken)
-    return findings
+    removals = findings[raw & findings["action"].isin(["quarantine", "drop"])]
+    removal_of = removals.drop_duplicates("id").set_index("id")["action"]
+    taken = findings["id"].map(removal_of).where(raw).fillna(findings["action"])
+    return findings.assign(action_taken=taken.astype("string"))
 
 
 def train(workspace: Workspace, summary: dict[str, Any]) -> dict[str, Any] | None:
