@@ -144,3 +144,20 @@ def test_missing_source_is_a_source_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="no such file"):
         run_pipeline(RunConfig(source=tmp_path / "nope", out=tmp_path / "out", train=False))
     assert not (tmp_path / "out").exists()
+
+
+def test_action_taken_is_the_removal_for_removed_rows_only() -> None:
+    from dataqual.run import _with_actions
+
+    findings = pd.DataFrame({
+        "id": ["train/1", "train/1", "train/2", "train/3"],
+        "split": ["train"] * 4,
+        "check": ["exact_duplicate", "ink_amount", "ink_amount", "inverted_image"],
+        "severity": ["error", "warning", "warning", "error"],
+        "action": ["drop", "flag", "flag", "repair"],
+        "detail": [""] * 4,
+        "stage": ["raw"] * 4,
+    }).astype("string")
+    assert _with_actions(findings)["action_taken"].tolist() == ["drop", "drop", "flag", "repair"]
+    only_flags = findings.iloc[2:].reset_index(drop=True)  # nothing removed at all
+    assert _with_actions(only_flags)["action_taken"].tolist() == ["flag", "repair"]

@@ -43,6 +43,12 @@ class RunConfig(BaseModel):
         None, description="Reference profile (Parquet) to measure drift against."
     )
     batch_rows: int = Field(DEFAULT_BATCH_ROWS, ge=1, description="Rows per ingest chunk.")
+    memo_bytes: int = Field(
+        512 * 2**20,
+        ge=0,
+        description="Keep decoded images between the profile and store passes when the whole "
+        "dataset is at most this big (one copy); larger datasets are streamed twice.",
+    )
     shard_rows: int = Field(DEFAULT_SHARD_ROWS, ge=1, description="Rows per Parquet shard.")
     train: bool = Field(True, description="Train the reference model after storing.")
     training: TrainConfig = Field(default_factory=TrainConfig)

@@ -36,7 +36,7 @@ from dataqual.profile import Profile, profile_batches
 from dataqual.spec import DatasetSpec, infer_spec, load_spec, spec_from_registry
 from dataqual.store.manifest import Lineage, SourceFile, SuiteRef
 from dataqual.store.shards import StoreResult, write_dataset
-from dataqual.streams import prefetch
+from dataqual.streams import MemoizedSource, prefetch
 from dataqual.validate import GxValidator, Suite, ValidationReport, load_suites, validate_profile
 from dataqual.validate.thresholds import Thresholds
 
@@ -176,7 +176,13 @@ def ingest(config: RunConfig) -> Ingested:
         fmt = config.format or detect_format(location)
         source = open_source(location, format=fmt, **config.source_options())
         spec = spec_override or _identified_spec(source) or infer_spec(source, location)
-    return Ingested(source=source, spec=spec, format=fmt, location=location, suites=suites)
+    return Ingested(
+        source=MemoizedSource(source, config.memo_bytes),
+        spec=spec,
+        format=fmt,
+        location=location,
+        suites=suites,
+    )
 
 
 def _identified_spec(source: ImageSource) -> DatasetSpec | None:
@@ -355,8 +361,10 @@ def _with_actions(findings: pd.DataFrame) -> pd.DataFrame:
         return findings.assign(action_taken=findings["action"])
     raw = findings["stage"] == "raw"
     removals = findings[raw & findings["action"].isin(["quarantine", "drop"])]
-    removal_of = removals.drop_duplicates("id").set_index("id")["action"]
-    taken = findings["id"].map(removal_of).where(raw).fillna(findings["action"])
+    removal_of = dict(zip(removals["id"], removals["action"], strict=True))
+    removed = raw & findings["id"].isin(removal_of)
+    taken = findings["action"].astype(object).copy()
+    taken[removed] = findings.loc[removed, "id"].map(removal_of)
     return findings.assign(action_taken=taken.astype("string"))
 
 

@@ -1,4 +1,4 @@
-"""Overlap reading with computing: run an iterator one step ahead in a background thread.
+"""Streaming helpers: read ahead in a thread, and keep small datasets for a second pass.
 
 Decompression (zlib) and Parquet encoding release the GIL, so on two cores reading the next
 chunk while the current one is profiled or written hides most of the reading time.
@@ -9,9 +9,12 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
-__all__ = ["prefetch"]
+from dataqual.imageset import DEFAULT_BATCH_ROWS, ImageBatch, ImageSource, SplitInfo
+
+__all__ = ["MemoizedSource", "prefetch"]
 
 T = TypeVar("T")
 _DONE = object()
@@ -58,3 +61,54 @@ def prefetch(items: Iterable[T], depth: int = 1) -> Iterator[T]:
 class _Failure:
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
+
+
+class MemoizedSource:
+    """An :class:`~dataqual.imageset.ImageSource` that keeps its decoded chunks for the
+    second pass when the whole dataset fits in ``limit_bytes``; bigger ones stream again.
+
+    A run reads its source twice (profile, then store); decoding a small dataset once saves
+    the second decompression and costs one copy of the images, never more.
+    """
+
+    def __init__(self, source: ImageSource, limit_bytes: int) -> None:
+        self._source = source
+        self._limit = limit_bytes
+        self._cached: dict[tuple[str, int], list[ImageBatch]] = {}
+        self._bytes = 0
+
+    def __getattr__(self, name: str) -> object:  # description, shape, splits, files, labels...
+        return getattr(self._source, name)
+
+    @property
+    def description(self) -> str:
+        return self._source.description
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self._source.shape
+
+    def splits(self) -> list[SplitInfo]:
+        return self._source.splits()
+
+    def files(self) -> list[Path]:
+        return self._source.files()
+
+    def iter_batches(self, split: str, rows: int = DEFAULT_BATCH_ROWS) -> Iterator[ImageBatch]:
+        key = (split, rows)
+        if key in self._cached:
+            yield from self._cached[key]
+            return
+        kept: list[ImageBatch] | None = [] if self._bytes < self._limit else None
+        size = 0
+        for batch in self._source.iter_batches(split, rows):
+            if kept is not None:
+                size += batch.images.nbytes
+                if self._bytes + size <= self._limit:
+                    kept.append(batch)
+                else:
+                    kept = None
+            yield batch
+        if kept is not None:
+            self._cached[key] = kept
+            self._bytes += size
