@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from dataqual.imageset import DEFECT_NAMES, ImageBatch
+from dataqual.streams import WORKERS, ordered_map
 
 __all__ = [
     "INK_THRESHOLD",
@@ -196,9 +197,9 @@ def profile_batches(batches: Iterable[ImageBatch], shape: tuple[int, int]) -> Pr
     """Profile a stream of chunks; only the table and thumbnails are kept, never the images."""
     tables: list[pd.DataFrame] = []
     thumbs: list[np.ndarray] = []
-    for batch in batches:
-        tables.append(profile_batch(batch))
-        thumbs.append(thumbnails(batch.images))
+    for table, thumb in ordered_map(_profile_and_thumbnails, batches, WORKERS):
+        tables.append(table)
+        thumbs.append(thumb)
     if not tables:
         return Profile(
             table=profile_batch(_empty_batch(shape)),
@@ -208,6 +209,10 @@ def profile_batches(batches: Iterable[ImageBatch], shape: tuple[int, int]) -> Pr
     return Profile(
         table=pd.concat(tables, ignore_index=True), thumbs=np.concatenate(thumbs), shape=shape
     )
+
+
+def _profile_and_thumbnails(batch: ImageBatch) -> tuple[pd.DataFrame, np.ndarray]:
+    return profile_batch(batch), thumbnails(batch.images)
 
 
 def _empty_batch(shape: tuple[int, int]) -> ImageBatch:

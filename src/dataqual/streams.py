@@ -6,17 +6,24 @@ chunk while the current one is profiled or written hides most of the reading tim
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
 from dataqual.imageset import DEFAULT_BATCH_ROWS, ImageBatch, ImageSource, SplitInfo
 
-__all__ = ["MemoizedSource", "prefetch"]
+__all__ = ["WORKERS", "MemoizedSource", "ordered_map", "prefetch"]
 
 T = TypeVar("T")
+R = TypeVar("R")
+
+#: Threads for chunk-parallel NumPy work: the cores this process may use, at most 4.
+WORKERS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2))
 _DONE = object()
 
 
@@ -112,3 +119,19 @@ class MemoizedSource:
         if kept is not None:
             self._cached[key] = kept
             self._bytes += size
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = 2) -> Iterator[R]:
+    """``map(fn, items)`` on ``workers`` threads, in order, with at most ``workers`` items in
+    flight (so memory stays bounded). Worth it for NumPy-heavy ``fn``, which releases the GIL."""
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dataqual-map") as pool:
+        pending: deque[Future[R]] = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from dataqual.checks.analysis import Analysis, AnalysisContext
@@ -24,26 +25,26 @@ class ExactDuplicates:
 
     def analyse(self, profile: Profile, context: AnalysisContext) -> Analysis:
         df = profile.table
-        key = df["split"].astype("string") + "|" + df["content_hash"]
-        first = df["id"].groupby(key.to_numpy(), sort=False).transform("first")
-        duplicate_of = first.where(first != df["id"]).astype("string")
-        labels = df["label"].astype("Int64").fillna(-1)
-        conflict = (
-            labels.groupby(df["content_hash"].to_numpy(), sort=False).transform("nunique") > 1
-        )
+        # Integer codes instead of string keys: grouping 70k rows takes milliseconds.
+        hashes, _ = pd.factorize(df["content_hash"])
+        splits, _ = pd.factorize(df["split"])
+        key = splits.astype(np.int64) * (hashes.max(initial=0) + 1) + hashes
+        ids = df["id"].to_numpy(dtype=object)
+        first_row = pd.Series(np.arange(len(df))).groupby(key, sort=False).transform("min")
+        first = ids[first_row.to_numpy()]
+        duplicate_of = pd.array(np.where(first != ids, first, None), dtype="string")
+        labels = df["label"].astype("Int64").fillna(-1).to_numpy()
+        conflict = pd.Series(labels).groupby(hashes, sort=False).transform("nunique") > 1
         is_train = (df["split"] == TRAIN_SPLIT).to_numpy()
-        leaks_into = pd.Series(pd.NA, index=df.index, dtype="string")
+        leaks_into = pd.array([None] * len(df), dtype="string")
         if is_train.any() and (~is_train).any():
-            evaluation = (
-                df.loc[~is_train].drop_duplicates("content_hash").set_index("content_hash")["id"]
-            )
-            leaks_into.loc[is_train] = (
-                df.loc[is_train, "content_hash"].map(evaluation).astype("string")
-            )
+            evaluation = pd.Series(ids[~is_train]).groupby(hashes[~is_train], sort=False).first()
+            found = pd.Series(hashes[is_train]).map(evaluation)
+            leaks_into[is_train] = pd.array(found.to_numpy(dtype=object), dtype="string")
         return Analysis(
             columns={
-                "duplicate_of": duplicate_of.to_numpy(),
-                "leaks_into": leaks_into.to_numpy(),
+                "duplicate_of": duplicate_of,
+                "leaks_into": leaks_into,
                 "duplicate_label_conflict": conflict.to_numpy(dtype=bool),
             }
         )
