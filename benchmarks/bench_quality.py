@@ -487,7 +487,14 @@ def clean_figures(kept: dict[str, Any], findings: pd.DataFrame, queue: pd.DataFr
         "near_pairs_under": {str(r): int((dist <= r).sum()) for r in (0.06, 0.08, 0.10)},
         "label_audit": {
             k: kept["label_audit"].get(k)
-            for k in ("oof_accuracy", "bandwidth", "cleanlab_issues", "issues", "seconds")
+            for k in (
+                "oof_accuracy",
+                "bandwidth",
+                "cleanlab_issues",
+                "issues",
+                "rows_scored",
+                "seconds",
+            )
         },
     }
 
@@ -559,6 +566,17 @@ def _collateral_text(matrix: dict[str, dict[str, int]], kinds: dict[str, list[st
         if check in scored and other:
             parts.append(f"`{check}`: " + ", ".join(f"{n} {k}" for k, n in other.items()))
     return "; ".join(parts) or "none"
+
+
+def _audit_settings(suites: Path | None) -> dict[str, Any]:
+    """The label audit's effective settings: its defaults overlaid with the suites'."""
+    from dataqual.checks.label_issues import DEFAULT_SETTINGS
+    from dataqual.validate import load_suites
+
+    settings = dict(DEFAULT_SETTINGS)
+    for suite in load_suites(suites):
+        settings.update(suite.meta.analysers.get("label_issues", {}))
+    return settings
 
 
 def markdown(summary: dict[str, Any]) -> str:
@@ -771,18 +789,21 @@ def threshold_notes(summary: dict[str, Any]) -> list[str]:
     la = c["label_audit"]
     lf = scores["label_issue"]
     q = summary["idx"]["queue"]
+    audit = summary["audit_settings"]
+    clean_share = la["issues"] / la["rows_scored"] if la.get("rows_scored") else 0.0
     text = (
-        f"* **`label_issue`: cleanlab's flag and label quality <= max_quality (0.001).** On "
-        f"clean MNIST cleanlab flags {la['cleanlab_issues']} rows (0.22 %) and "
-        f"{la['issues']} pass the cap (Northcutt et al. confirmed ~0.15 % errors in MNIST's "
-        f"test set), so the cap keeps the clean-data flags to the confident ones. With "
-        f"{summary['flip_fraction']:.0%} flips, though, the auto bandwidth of the kNN model "
-        f"widens ({la['bandwidth']} on clean MNIST, "
-        f"{summary['idx']['label_audit'].get('bandwidth')} on the dirty data), the "
-        f"probabilities soften, and the fixed cap keeps only recall {_fmt(lf['recall'])} "
-        f"(precision {_fmt(lf['precision'])}), while the ranking is good: the review queue's "
-        f"top k has precision {_fmt(q['top_k_precision'])} and recall "
-        f"{_fmt(q['top_k_recall'])}."
+        f"* **`label_issue`: cleanlab's flag (filter_by {audit['filter_by']}, "
+        f"{audit['neighbours']} neighbours) and label quality <= max_quality "
+        f"({audit['max_quality']:g}).** On clean MNIST cleanlab flags "
+        f"{la['cleanlab_issues']} rows and {la['issues']} pass the cap ({clean_share:.2%}; "
+        f"Northcutt et al. confirmed ~0.15 % errors in MNIST's test set), as warnings only. "
+        f"With {summary['flip_fraction']:.0%} flips the flag has recall {_fmt(lf['recall'])} "
+        f"and precision {_fmt(lf['precision'])}; the review queue's top k has precision "
+        f"{_fmt(q['top_k_precision'])} and recall {_fmt(q['top_k_recall'])}. A stricter cap "
+        f"flags fewer clean rows but misses flips: the auto bandwidth of the kNN model widens "
+        f"on noisy labels ({la['bandwidth']} on clean MNIST, "
+        f"{summary['idx']['label_audit'].get('bandwidth')} on the dirty data), which softens "
+        f"every probability (see the sweep above)."
     )
     sweep_rows = summary.get("sweep") or []
     for config in dict.fromkeys(r["settings"] for r in sweep_rows):
@@ -924,6 +945,7 @@ def main() -> None:
         "flip_fraction": args.flip_fraction,
         "repeats": args.repeats,
         "suites": str(args.suites) if args.suites else "expectations/ (default)",
+        "audit_settings": _audit_settings(args.suites),
         "machine": {
             "cpus": os.cpu_count(),
             "platform": platform.platform(terse=True),

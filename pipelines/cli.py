@@ -33,6 +33,18 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _shape(text: str) -> tuple[int, int]:
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected HEIGHTxWIDTH such as 28x28, got {text!r}"
+        ) from None
+    if height < 1 or width < 1:
+        raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
+    return height, width
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dataqual",
@@ -100,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--split-seed", type=int, default=0, help="seed of --test-fraction (default 0)"
+    )
+    run.add_argument(
+        "--shape",
+        type=_shape,
+        help="image size HxW for CSV, image folders and Parquet (e.g. 28x28; default: inferred)",
     )
     run.add_argument("--label-column", help="Parquet sources: the label column")
     run.add_argument("--image-column", help="Parquet sources: the image column")
@@ -180,6 +197,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             if args.test_fraction is not None
             else None
         ),
+        shape=args.shape,
         label_column=args.label_column,
         image_column=args.image_column,
         out=args.out,

@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from dataqual import run as stages
 from dataqual.config import RunConfig
+from dataqual.errors import DataqualError
 from dataqual.train.trainer import TrainConfig, train_from_shards
 
 __all__ = ["fetch_flow", "run_flow", "train_flow"]
@@ -36,8 +37,26 @@ def as_task(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     """
     key = (name, fn)
     if key not in _TASKS:
-        _TASKS[key] = task(fn, name=name, cache_policy=NO_CACHE, **TASK_OPTIONS.get(name, {}))
+        _TASKS[key] = task(
+            fn,
+            name=name,
+            cache_policy=NO_CACHE,
+            retry_condition_fn=_transient,
+            **TASK_OPTIONS.get(name, {}),
+        )
     return _TASKS[key]
+
+
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only errors that may pass: not bad input, settings or an exhausted download
+    (the downloader has already retried with backoff)."""
+    try:
+        state.result()
+    except DataqualError:
+        return False
+    except Exception:
+        return True
+    return False
 
 
 def _summary_markdown(outcome: stages.RunOutcome) -> str:

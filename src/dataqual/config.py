@@ -29,6 +29,9 @@ class RunConfig(BaseModel):
     split: SplitSpec | None = Field(
         None, description="Cut a single-split source into train/test (stratified, seeded)."
     )
+    shape: tuple[int, int] | None = Field(
+        None, description="Image height and width for CSV, image folders and Parquet."
+    )
     label_column: str | None = Field(None, description="Parquet: the label column.")
     image_column: str | None = Field(None, description="Parquet: the image column.")
     out: Path = Field(description="Output folder of the run.")
@@ -57,6 +60,7 @@ class RunConfig(BaseModel):
         """Keyword arguments for :func:`~dataqual.ingest.open_source`."""
         options = {
             "split": self.split,
+            "shape": self.shape,
             "label_column": self.label_column,
             "image_column": self.image_column,
         }

@@ -55,3 +55,38 @@ def test_train_flow_refuses_failed_run_unless_forced(sample_dir: Path, tmp_path:
         train_flow(out, TrainConfig(epochs=1))
     metrics = train_flow(out, TrainConfig(epochs=1, force=True))
     assert metrics["forced"] is True
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_stage_tasks_retry_transient_errors_but_not_bad_input() -> None:
+    from pipelines.flows import as_task
+    from prefect import flow
+
+    from dataqual.errors import SourceError
+
+    calls: list[str] = []
+
+    def flaky() -> str:
+        calls.append("flaky")
+        if len(calls) == 1:
+            raise OSError("connection reset by peer")
+        return "ok"
+
+    def broken() -> str:
+        calls.append("broken")
+        raise SourceError("train-images-idx3-ubyte.gz", "bad IDX magic number")
+
+    @flow
+    def transient() -> str:
+        return as_task("ingest", flaky)()
+
+    @flow
+    def permanent() -> str:
+        return as_task("ingest", broken)()
+
+    assert transient() == "ok"
+    assert calls == ["flaky", "flaky"]
+    calls.clear()
+    with pytest.raises(SourceError, match="bad IDX magic number"):
+        permanent()
+    assert calls == ["broken"]

@@ -379,7 +379,8 @@ def _instructions(info: DatasetInfo, missing: list[DatasetFile], target: Path,
     mirror = settings.mirror or Path("MIRROR")
     lines.append(
         f"and put them in the cache folder {target}, or in a mirror folder as "
-        f"{mirror}/{info.name}/<file> and pass mirror= (or set {ENV_MIRROR}={mirror})."
+        f"{mirror}/{info.name}/<file> and pass --mirror {mirror} (mirror= in Python) "
+        f"or set {ENV_MIRROR}={mirror}."
     )
     return "\n".join(lines)
 
