@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from pipelines.cli import main
+
 from tests.ingest.test_hostile import CASES, Case
 
 ERROR_CASES = [c for c in CASES if c.error is not None]
