@@ -4,10 +4,6 @@
 # No network needed beyond the package index. Output: data/out/demo/run.json and friends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY="${PYTHON:-python3}"
-VENV="${DATAQUAL_VENV:-.venv}"
-[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -e .
+. scripts/venv.sh
 export TF_CPP_MIN_LOG_LEVEL=2
 exec "$VENV/bin/dataqual" run --source data/sample --out data/out/demo --overwrite "$@"

@@ -5,11 +5,7 @@
 # Chromium for the report's browser test when it is missing, then runs pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY="${PYTHON:-python3}"
-VENV="${DATAQUAL_VENV:-.venv}"
-[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -e ".[test]"
+EXTRAS="[test]" . scripts/venv.sh
 if ! command -v chromium >/dev/null 2>&1 && [ "${DATAQUAL_SKIP_BROWSER:-0}" != 1 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

@@ -16,6 +16,7 @@ from dataqual.imageset import DEFECT_NAMES, ImageBatch
 from dataqual.streams import WORKERS, ordered_map
 
 __all__ = [
+    "IMAGE_STATS",
     "INK_THRESHOLD",
     "PROFILE_COLUMNS",
     "Profile",
@@ -32,14 +33,8 @@ MIDTONE_RANGE = (32, 223)
 #: Side of the square thumbnail kept per image for near-duplicate and label audits.
 THUMB_SIDE = 14
 
-PROFILE_COLUMNS = (
-    "id",
-    "split",
-    "position",
-    "label",
-    "content_hash",
-    "pixel_min",
-    "pixel_max",
+#: The per-image statistics that describe an image's appearance (drift compares these).
+IMAGE_STATS = (
     "mean",
     "std",
     "ink_fraction",
@@ -49,6 +44,17 @@ PROFILE_COLUMNS = (
     "com_col",
     "bbox_height",
     "bbox_width",
+)
+
+PROFILE_COLUMNS = (
+    "id",
+    "split",
+    "position",
+    "label",
+    "content_hash",
+    "pixel_min",
+    "pixel_max",
+    *IMAGE_STATS,
     *(f"defect_{name}" for name in DEFECT_NAMES),
 )
 

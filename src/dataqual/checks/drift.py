@@ -39,7 +39,7 @@ import pandas as pd
 
 from dataqual.checks.analysis import Analysis, AnalysisContext
 from dataqual.checks.base import Action, CheckResult, Severity
-from dataqual.profile import Profile
+from dataqual.profile import IMAGE_STATS, Profile
 
 __all__ = [
     "DEFAULT_BALANCE_SETTINGS",
@@ -63,17 +63,7 @@ DEFAULT_DRIFT_SETTINGS: dict[str, Any] = {
     "intensity_bins": 10,
     "intensity_psi_max": 0.1,
     "image_stats_smd_max": 0.2,
-    "image_stats": [
-        "mean",
-        "std",
-        "ink_fraction",
-        "midtone_fraction",
-        "border_mean",
-        "com_row",
-        "com_col",
-        "bbox_height",
-        "bbox_width",
-    ],
+    "image_stats": list(IMAGE_STATS),
     "mean_image_rms_max": 4.0,
 }
 
