@@ -159,3 +159,43 @@ def test_class_balance_ignores_absent_classes_and_missing_labels() -> None:
     assert result.success and result.element_count == 40
     assert result.observed["shares"][0] == 0.5 and result.observed["shares"][9] == 0
     assert 42 not in result.observed["shares"]
+
+
+def _gx_drift(
+    profile: Profile, reference: Profile | None
+) -> dict[tuple[str, str | None], CheckResult]:
+    from dataqual.validate import GxValidator, load_suites, validate_profile
+
+    suites = [s for s in load_suites() if s.name == "drift"]
+    _, report = validate_profile(
+        profile,
+        stage="raw",
+        spec=SPEC,
+        validator=GxValidator(),
+        suites=suites,
+        analysers=[],
+        reference=reference,
+    )
+    return {(r.name, r.split): r for r in report.results if r.engine == "gx"}
+
+
+def test_gx_kl_divergence_expectations_against_the_reference() -> None:
+    reference = dataset()
+    same = _gx_drift(dataset(seed=1), reference)
+    assert set(same) == {
+        (n, s) for n in ("drift_label_kl", "drift_intensity_kl") for s in ("train", "test")
+    }
+    assert all(r.success and r.skipped is None for r in same.values())
+    assert same[("drift_label_kl", "train")].observed["observed_value"] < 1e-9
+
+    shifted = _gx_drift(dataset(keep_class0=0.1, scale=0.5), reference)
+    assert not shifted[("drift_label_kl", "train")].success  # class 0 mostly gone
+    assert shifted[("drift_label_kl", "test")].success  # test labels unchanged
+    assert not shifted[("drift_intensity_kl", "train")].success  # half as bright
+    assert not shifted[("drift_intensity_kl", "test")].success
+
+
+def test_gx_drift_expectations_are_skipped_without_a_reference() -> None:
+    results = _gx_drift(dataset(), None)
+    assert results and all(r.success for r in results.values())
+    assert all("no reference profile" in (r.skipped or "") for r in results.values())

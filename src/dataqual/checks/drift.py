@@ -45,10 +45,12 @@ __all__ = [
     "DEFAULT_BALANCE_SETTINGS",
     "DEFAULT_DRIFT_SETTINGS",
     "DRIFT_CHECKS",
+    "INTENSITY_BINS",
     "MEAN_THUMBNAILS_ATTR",
     "ClassBalance",
     "Drift",
     "mean_thumbnails",
+    "reference_partitions",
 ]
 
 log = logging.getLogger(__name__)
@@ -334,3 +336,42 @@ class ClassBalance:
                 )
             )
         return Analysis(results=results)
+
+
+#: Bins of per-image mean intensity for the GX KL-divergence expectation.
+INTENSITY_BINS = np.linspace(0.0, 256.0, 17)
+
+
+def reference_partitions(
+    reference: Profile | None, split: str | None, classes: list[int]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """GX partition objects of the reference's split (``label_partition``,
+    ``intensity_partition``) for the suites' KL-divergence expectations, and why any is
+    missing. The reference's split of the same name is used, else the whole reference."""
+    names = ("label_partition", "intensity_partition")
+    if reference is None or reference.table.empty:
+        why = "no reference profile to compare with (run with --reference PROFILE.parquet)"
+        return dict.fromkeys(names), dict.fromkeys(names, why)
+    table = reference.table
+    if split is not None and (table["split"] == split).any():
+        table = table[table["split"] == split]
+    labels = pd.to_numeric(table["label"], errors="coerce").dropna().astype(int).to_numpy()
+    counts = np.array([(labels == c).sum() for c in classes], dtype=float)
+    means = pd.to_numeric(table["mean"], errors="coerce").dropna().to_numpy(dtype=float)
+    hist = np.histogram(means, bins=INTENSITY_BINS)[0].astype(float)
+    params: dict[str, Any] = {
+        # Half a row added to every class, so a class the reference lacks gives a large but
+        # finite divergence (GX allows no holdout weight for discrete partitions).
+        "label_partition": (
+            {"values": list(classes), "weights": ((counts + 0.5) / (counts + 0.5).sum()).tolist()}
+            if counts.sum()
+            else None
+        ),
+        "intensity_partition": (
+            {"bins": INTENSITY_BINS.tolist(), "weights": (hist / hist.sum()).tolist()}
+            if hist.sum()
+            else None
+        ),
+    }
+    notes = {k: "the reference has no usable values" for k, v in params.items() if v is None}
+    return params, notes

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from dataqual.checks.analysis import Analyser, AnalysisContext
+from dataqual.checks.drift import reference_partitions
 from dataqual.profile import Profile
 from dataqual.spec import DatasetSpec
 from dataqual.validate.gx_engine import GxValidator
@@ -108,6 +109,7 @@ def validate_profile(
     raw_rows = raw_rows or {str(k): int(v) for k, v in table["split"].value_counts().items()}
 
     def run(frame: pd.DataFrame, suite: Suite, split: str | None, row_level: bool) -> None:
+        partitions, why = reference_partitions(reference, split, list(spec.classes))
         params = split_parameters(spec, split, profile.shape, raw_rows) | thresholds.values
         results.extend(
             validator.validate(
@@ -115,9 +117,9 @@ def validate_profile(
                 suite,
                 stage=stage,
                 split=split,
-                parameters=params,
+                parameters=params | partitions,
                 row_level=row_level,
-                notes=thresholds.notes,
+                notes=thresholds.notes | why,
             )
         )
 
