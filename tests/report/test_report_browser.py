@@ -134,7 +134,7 @@ def test_report_opens_in_chromium(tmp_path: Path) -> None:
                 """() => [...document.querySelectorAll('.gallery img')].map(img => ({
                     data: img.src.startsWith('data:image/png;base64,'),
                     ok: img.complete && img.naturalWidth > 0,
-                    check: img.closest('[data-check]').dataset.check}))"""
+                    check: (img.closest('[data-check]')?.dataset.check) ?? 'review-queue'}))"""
             )
             pairs = page.evaluate(
                 """() => Object.fromEntries([...document.querySelectorAll('[data-check]')].map(
