@@ -144,8 +144,10 @@ def test_validate_profile_with_the_suites_names_the_planted_rows() -> None:
         "warning",
         "flag",
     )
-    drift = [r for r in report.results if r.name.startswith("drift_")]
+    drift = [r for r in report.results if r.name.startswith("drift_") and r.engine == "dataqual"]
     assert len(drift) == 8 and all(r.success and r.observed["value"] == 0 for r in drift)
+    kl = [r for r in report.results if r.name in ("drift_label_kl", "drift_intensity_kl")]
+    assert len(kl) == 4 and all(r.success and r.observed["observed_value"] < 0.01 for r in kl)
     assert {"near_duplicate_of", "near_leaks_into", "label_issue", "label_quality"} <= set(
         enriched.table
     )
