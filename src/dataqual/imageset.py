@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 #: Rows per chunk: large enough for vectorised work, small enough to bound memory.
-DEFAULT_BATCH_ROWS = 32_768
+DEFAULT_BATCH_ROWS = 16_384
 
 #: Label value for a record whose label is absent or unreadable.
 MISSING_LABEL = -1
