@@ -17,6 +17,8 @@ from pydantic import ValidationError
 
 from dataqual import __version__
 from dataqual.errors import DataqualError, ValidationFailed
+from dataqual.store.shards import DEFAULT_SHARD_ROWS
+from dataqual.train.trainer import TrainConfig
 from pipelines.prefect_env import configure_prefect
 
 __all__ = ["build_parser", "main"]
@@ -43,6 +45,22 @@ def _shape(text: str) -> tuple[int, int]:
     if height < 1 or width < 1:
         raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
     return height, width
+
+
+def _add_training_flags(parser: argparse.ArgumentParser) -> None:
+    """--epochs, --batch-size and --force, with TrainConfig's defaults."""
+    fields = TrainConfig.model_fields
+    epochs, batch = fields["epochs"].default, fields["batch_size"].default
+    parser.add_argument(
+        "--epochs", type=_positive_int, default=epochs, help=f"training epochs (default: {epochs})"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=batch,
+        help=f"training batch size (default: {batch})",
+    )
+    parser.add_argument("--force", action="store_true", help="train even when validation failed")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,18 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-train", action="store_true", help="stop after writing the shards and reports"
     )
-    run.add_argument(
-        "--epochs", type=_positive_int, default=10, help="training epochs (default: 10)"
-    )
-    run.add_argument(
-        "--batch-size", type=_positive_int, default=128, help="training batch size (default: 128)"
-    )
-    run.add_argument("--force", action="store_true", help="train even when validation failed")
+    _add_training_flags(run)
     run.add_argument(
         "--shard-rows",
         type=_positive_int,
-        default=20_000,
-        help="rows per Parquet shard (default: 20000)",
+        default=DEFAULT_SHARD_ROWS,
+        help=f"rows per Parquet shard (default: {DEFAULT_SHARD_ROWS})",
     )
 
     train = sub.add_parser(
@@ -147,13 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--run", type=Path, required=True, dest="run_dir", help="folder of a finished run"
     )
-    train.add_argument(
-        "--epochs", type=_positive_int, default=10, help="training epochs (default: 10)"
-    )
-    train.add_argument(
-        "--batch-size", type=_positive_int, default=128, help="training batch size (default: 128)"
-    )
-    train.add_argument("--force", action="store_true", help="train even when validation failed")
+    _add_training_flags(train)
 
     fetch = sub.add_parser(
         "fetch",

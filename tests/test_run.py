@@ -149,15 +149,37 @@ def test_missing_source_is_a_source_error(tmp_path: Path) -> None:
 def test_action_taken_is_the_removal_for_removed_rows_only() -> None:
     from dataqual.run import _with_actions
 
-    findings = pd.DataFrame({
-        "id": ["train/1", "train/1", "train/2", "train/3"],
-        "split": ["train"] * 4,
-        "check": ["exact_duplicate", "ink_amount", "ink_amount", "inverted_image"],
-        "severity": ["error", "warning", "warning", "error"],
-        "action": ["drop", "flag", "flag", "repair"],
-        "detail": [""] * 4,
-        "stage": ["raw"] * 4,
-    }).astype("string")
+    findings = pd.DataFrame(
+        {
+            "id": ["train/1", "train/1", "train/2", "train/3"],
+            "split": ["train"] * 4,
+            "check": ["exact_duplicate", "ink_amount", "ink_amount", "inverted_image"],
+            "severity": ["error", "warning", "warning", "error"],
+            "action": ["drop", "flag", "flag", "repair"],
+            "detail": [""] * 4,
+            "stage": ["raw"] * 4,
+        }
+    ).astype("string")
     assert _with_actions(findings)["action_taken"].tolist() == ["drop", "drop", "flag", "repair"]
     only_flags = findings.iloc[2:].reset_index(drop=True)  # nothing removed at all
     assert _with_actions(only_flags)["action_taken"].tolist() == ["flag", "repair"]
+
+
+def test_a_run_measures_drift_against_an_earlier_runs_profile(
+    sample_run: Path, sample_dir: Path, tmp_path: Path
+) -> None:
+    outcome = run_pipeline(
+        RunConfig(
+            source=sample_dir,
+            out=tmp_path / "again",
+            train=False,
+            reference=sample_run / "profile.parquet",
+        )
+    )
+    assert outcome.exit_code == 0
+    checks = json.loads((tmp_path / "again" / "validation.json").read_text())["checks"]
+    kl = [c for c in checks if c["name"] in ("drift_label_kl", "drift_intensity_kl")]
+    assert len(kl) == 4 and all(c["skipped"] is None and c["success"] for c in kl)
+    assert all(c["observed"]["observed_value"] < 0.01 for c in kl)  # the same data
+    mean_image = [c for c in checks if c["name"] == "drift_mean_image"]
+    assert mean_image and all(c["skipped"] is None for c in mean_image)

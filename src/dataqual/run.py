@@ -21,6 +21,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from dataqual import __version__
@@ -32,7 +33,7 @@ from dataqual.errors import OutputError, ValidationFailed
 from dataqual.files import make_dir_public, sha256_file, write_json
 from dataqual.imageset import ImageSource
 from dataqual.ingest import detect_format, open_source
-from dataqual.profile import Profile, profile_batches
+from dataqual.profile import THUMB_SIDE, Profile, profile_batches
 from dataqual.spec import DatasetSpec, infer_spec, load_spec, spec_from_registry
 from dataqual.store.manifest import Lineage, SourceFile, SuiteRef
 from dataqual.store.shards import StoreResult, write_dataset
@@ -107,6 +108,7 @@ class Ingested:
     format: str
     location: Path
     suites: list[Suite]
+    reference: Profile | None = None
 
 
 @dataclass
@@ -176,12 +178,20 @@ def ingest(config: RunConfig) -> Ingested:
         fmt = config.format or detect_format(location)
         source = open_source(location, format=fmt, **config.source_options())
         spec = spec_override or _identified_spec(source) or infer_spec(source, location)
+    reference = None
+    if config.reference is not None:  # read once, used by both validation stages
+        reference = Profile(
+            table=pd.read_parquet(config.reference),
+            thumbs=np.zeros((0, THUMB_SIDE**2), np.uint8),
+            shape=source.shape,
+        )
     return Ingested(
         source=MemoizedSource(source, config.memo_bytes),
         spec=spec,
         format=fmt,
         location=location,
         suites=suites,
+        reference=reference,
     )
 
 
@@ -213,13 +223,6 @@ def validate(
 
     The cleaned stage passes the raw stage's ``thresholds`` so both judge by the same bounds.
     """
-    reference = None
-    if workspace.config.reference is not None:
-        reference = Profile(
-            table=pd.read_parquet(workspace.config.reference),
-            thumbs=prof.thumbs[:0],
-            shape=prof.shape,
-        )
     return validate_profile(
         prof,
         stage=stage,
@@ -227,7 +230,7 @@ def validate(
         validator=workspace.gx(),
         suites=ingested.suites,
         raw_rows=raw_rows,
-        reference=reference,
+        reference=ingested.reference,
         thresholds=thresholds,
     )
 

@@ -65,9 +65,7 @@ class CheckResult:
 
     @property
     def unexpected_count(self) -> int:
-        return (
-            len(self.ids) if len(self.ids) else int(self.observed.get("unexpected_count", 0))
-        )
+        return len(self.ids) if len(self.ids) else int(self.observed.get("unexpected_count", 0))
 
     def summary(self, examples: int = 5) -> dict[str, Any]:
         """A JSON-ready dict: name, success, counts and a few example ids."""

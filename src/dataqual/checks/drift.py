@@ -343,11 +343,16 @@ INTENSITY_BINS = np.linspace(0.0, 256.0, 17)
 
 
 def reference_partitions(
-    reference: Profile | None, split: str | None, classes: list[int]
+    reference: Profile | None,
+    split: str | None,
+    classes: list[int],
+    current: pd.DataFrame | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """GX partition objects of the reference's split (``label_partition``,
     ``intensity_partition``) for the suites' KL-divergence expectations, and why any is
-    missing. The reference's split of the same name is used, else the whole reference."""
+    missing. The reference's split of the same name is used, else the whole reference.
+    The label partition covers the declared classes and every label either side holds
+    (GX cannot score a value the partition lacks; invalid labels are another check's)."""
     names = ("label_partition", "intensity_partition")
     if reference is None or reference.table.empty:
         why = "no reference profile to compare with (run with --reference PROFILE.parquet)"
@@ -356,14 +361,18 @@ def reference_partitions(
     if split is not None and (table["split"] == split).any():
         table = table[table["split"] == split]
     labels = pd.to_numeric(table["label"], errors="coerce").dropna().astype(int).to_numpy()
-    counts = np.array([(labels == c).sum() for c in classes], dtype=float)
+    values = set(classes) | set(labels.tolist())
+    if current is not None and "label" in current:
+        values |= set(pd.to_numeric(current["label"], errors="coerce").dropna().astype(int))
+    values_list = sorted(int(v) for v in values)
+    counts = np.array([(labels == c).sum() for c in values_list], dtype=float)
     means = pd.to_numeric(table["mean"], errors="coerce").dropna().to_numpy(dtype=float)
     hist = np.histogram(means, bins=INTENSITY_BINS)[0].astype(float)
     params: dict[str, Any] = {
         # Half a row added to every class, so a class the reference lacks gives a large but
         # finite divergence (GX allows no holdout weight for discrete partitions).
         "label_partition": (
-            {"values": list(classes), "weights": ((counts + 0.5) / (counts + 0.5).sum()).tolist()}
+            {"values": values_list, "weights": ((counts + 0.5) / (counts + 0.5).sum()).tolist()}
             if counts.sum()
             else None
         ),

@@ -144,8 +144,11 @@ def _first_line(path: Path) -> tuple[str, int] | None:
                 if not raw:
                     return None
                 if len(raw) > _BLOCK_BYTES:
-                    raise FormatError(path, f"line {skipped + 1} is longer than {_BLOCK_BYTES} "
-                                            "bytes; not an MNIST-style CSV file")
+                    raise FormatError(
+                        path,
+                        f"line {skipped + 1} is longer than {_BLOCK_BYTES} "
+                        "bytes; not an MNIST-style CSV file",
+                    )
                 if skipped == 0 and raw.startswith(b"\xef\xbb\xbf"):
                     raw = raw[3:]
                 body = raw.rstrip(b"\r\n")
@@ -157,26 +160,34 @@ def _first_line(path: Path) -> tuple[str, int] | None:
     try:
         return body.decode("utf-8"), skipped
     except UnicodeDecodeError as exc:
-        raise FormatError(path, f"line {skipped + 1} is not valid UTF-8 text "
-                                f"(byte 0x{body[exc.start]:02x} at column {exc.start + 1})",
-                          hint="save the file as UTF-8") from exc
+        raise FormatError(
+            path,
+            f"line {skipped + 1} is not valid UTF-8 text "
+            f"(byte 0x{body[exc.start]:02x} at column {exc.start + 1})",
+            hint="save the file as UTF-8",
+        ) from exc
 
 
 def _square(n: int, path: Path, what: str) -> tuple[int, int]:
     side = math.isqrt(n)
     if n == 0 or side * side != n:
-        raise FormatError(path, f"{what}: {n} pixel values per row is not a square image",
-                          hint="pass the image shape explicitly, e.g. shape=(28, 28)")
+        raise FormatError(
+            path,
+            f"{what}: {n} pixel values per row is not a square image",
+            hint="pass the image shape explicitly, e.g. shape=(28, 28)",
+        )
     return side, side
 
 
-def _header_layout(path: Path, names: list[str], shape: tuple[int, int] | None
-                   ) -> tuple[int | None, np.ndarray, tuple[int, int]]:
+def _header_layout(
+    path: Path, names: list[str], shape: tuple[int, int] | None
+) -> tuple[int | None, np.ndarray, tuple[int, int]]:
     lower = [n.strip().lower() for n in names]
     label_cols = [i for i, n in enumerate(lower) if n in _LABEL_NAMES]
     if len(label_cols) > 1:
-        raise FormatError(path, f"header has several label columns: "
-                                f"{', '.join(names[i] for i in label_cols)}")
+        raise FormatError(
+            path, f"header has several label columns: {', '.join(names[i] for i in label_cols)}"
+        )
     label_col = label_cols[0] if label_cols else None
     cols = [i for i in range(len(names)) if i != label_col]
     pix = [_PIXEL_RE.match(names[i].strip()) for i in cols]
@@ -188,8 +199,9 @@ def _header_layout(path: Path, names: list[str], shape: tuple[int, int] | None
         if shape is None:
             shape = _square(size, path, "header")
         if shape[0] * shape[1] != size:
-            raise FormatError(path, f"header has {size} pixel columns, shape {shape} needs "
-                                    f"{shape[0] * shape[1]}")
+            raise FormatError(
+                path, f"header has {size} pixel columns, shape {shape} needs {shape[0] * shape[1]}"
+            )
     elif cols and all(rc):
         r = np.array([int(m[1]) for m in rc if m], dtype=np.int64)
         c = np.array([int(m[2]) for m in rc if m], dtype=np.int64)
@@ -197,20 +209,28 @@ def _header_layout(path: Path, names: list[str], shape: tuple[int, int] | None
         c -= c.min()
         found = (int(r.max()) + 1, int(c.max()) + 1)
         if shape is not None and shape != found:
-            raise FormatError(path, f"header columns span {found[0]}x{found[1]} pixels, "
-                                    f"expected {shape[0]}x{shape[1]}")
+            raise FormatError(
+                path,
+                f"header columns span {found[0]}x{found[1]} pixels, expected {shape[0]}x{shape[1]}",
+            )
         shape = found
         index = r * shape[1] + c
         size = shape[0] * shape[1]
     else:
         odd = [names[i] for i, m, k in zip(cols, pix, rc, strict=True) if not (m or k)]
-        raise FormatError(path, "header has columns that are neither the label nor pixels: "
-                                + ", ".join(repr(o) for o in odd[:5])
-                                + (f" and {len(odd) - 5} more" if len(odd) > 5 else ""),
-                          hint="expected label,pixel0..pixelN or label,1x1..RxC")
+        raise FormatError(
+            path,
+            "header has columns that are neither the label nor pixels: "
+            + ", ".join(repr(o) for o in odd[:5])
+            + (f" and {len(odd) - 5} more" if len(odd) > 5 else ""),
+            hint="expected label,pixel0..pixelN or label,1x1..RxC",
+        )
     if len(index) != size or len(np.unique(index)) != size or index.max() >= size:
-        raise FormatError(path, f"header pixel columns do not cover a {shape[0]}x{shape[1]} "
-                                "image exactly once (duplicates or gaps)")
+        raise FormatError(
+            path,
+            f"header pixel columns do not cover a {shape[0]}x{shape[1]} "
+            "image exactly once (duplicates or gaps)",
+        )
     pixel_cols = np.empty(size, dtype=np.int64)
     pixel_cols[index] = np.array(cols, dtype=np.int64)
     return label_col, pixel_cols, shape
@@ -232,32 +252,45 @@ def _layout(path: Path, shape: tuple[int, int] | None) -> _Layout:
         raise FormatError(path, f"line {skipped + 1} is not CSV: {exc}") from exc
     ncols = len(fields)
     if ncols - 1 > _MAX_PIXELS:
-        raise FormatError(path, f"line {skipped + 1} has {ncols} columns, more than an image "
-                                f"of at most {_MAX_PIXELS} pixels needs")
+        raise FormatError(
+            path,
+            f"line {skipped + 1} has {ncols} columns, more than an image "
+            f"of at most {_MAX_PIXELS} pixels needs",
+        )
     stripped = [f.strip() for f in fields]
     named = sum(bool(_NAME_RE.match(f)) for f in stripped)
-    known = any(f.lower() in _LABEL_NAMES or _PIXEL_RE.match(f) or _ROWCOL_RE.match(f)
-                for f in stripped)
+    known = any(
+        f.lower() in _LABEL_NAMES or _PIXEL_RE.match(f) or _ROWCOL_RE.match(f) for f in stripped
+    )
     if known or named * 2 >= ncols:
         label_col, pixel_cols, shape = _header_layout(path, fields, shape)
         header_lines = skipped + 1
     else:
         if ncols < 2:
-            raise FormatError(path, f"line {skipped + 1} has {ncols} column; expected a label "
-                                    "then the pixel values")
+            raise FormatError(
+                path,
+                f"line {skipped + 1} has {ncols} column; expected a label then the pixel values",
+            )
         npix = ncols - 1
         if shape is None:
             shape = _square(npix, path, "no header, label first")
         elif shape[0] * shape[1] != npix:
-            raise FormatError(path, f"rows have {npix} pixel values, shape {shape} needs "
-                                    f"{shape[0] * shape[1]}")
+            raise FormatError(
+                path, f"rows have {npix} pixel values, shape {shape} needs {shape[0] * shape[1]}"
+            )
         label_col, pixel_cols, header_lines = 0, np.arange(1, ncols, dtype=np.int64), skipped
-    return _Layout(path=path, compressed=_is_compressed(path), header_lines=header_lines,
-                   ncols=ncols, label_col=label_col, pixel_cols=pixel_cols, shape=shape)
+    return _Layout(
+        path=path,
+        compressed=_is_compressed(path),
+        header_lines=header_lines,
+        ncols=ncols,
+        label_col=label_col,
+        pixel_cols=pixel_cols,
+        shape=shape,
+    )
 
 
-def _find_line(layout: _Layout, row_number: int | None, *, bad_utf8: bool = False
-               ) -> int | None:
+def _find_line(layout: _Layout, row_number: int | None, *, bad_utf8: bool = False) -> int | None:
     """Error path only: the physical line of pyarrow's ``Row #`` (which counts the skipped
     header lines, then non-blank lines), of the first row with the wrong column count when
     pyarrow gave no number, or of the first invalid UTF-8 byte. Streams the file once."""
@@ -304,15 +337,19 @@ def _csv_error(layout: _Layout, exc: Exception) -> SourceError:
     if bad_row:
         line = _find_line(layout, int(bad_row[1]) if bad_row[1] else None)
         where = f"line {line}" if line is not None else "a row"
-        return FormatError(path, f"{where} has {bad_row[3]} columns, expected {bad_row[2]}",
-                           hint="every row must hold the label and all pixel values")
+        return FormatError(
+            path,
+            f"{where} has {bad_row[3]} columns, expected {bad_row[2]}",
+            hint="every row must hold the label and all pixel values",
+        )
     if "UTF8" in text or "UTF-8" in text:
         line = _find_line(layout, None, bad_utf8=True)
         where = f"line {line}" if line is not None else "the file"
         return FormatError(path, f"{where} is not valid UTF-8 text", hint="save the file as UTF-8")
     if "straddle" in text:
-        return FormatError(path, f"a row is longer than {_BLOCK_BYTES} bytes; not an "
-                                 "MNIST-style CSV file")
+        return FormatError(
+            path, f"a row is longer than {_BLOCK_BYTES} bytes; not an MNIST-style CSV file"
+        )
     if layout.compressed and isinstance(exc, OSError | EOFError | zlib.error | pa.ArrowInvalid):
         return TruncatedError(path, f"gzip stream is corrupt or truncated ({text})")
     return FormatError(path, f"cannot parse as CSV: {text}")
@@ -330,9 +367,11 @@ def find_csv_files(folder: Path) -> dict[str, Path]:
         stem = entry.name[: -len(".csv.gz")] if name.endswith(".gz") else entry.stem
         split = split_from_name(stem, default=stem)
         if split in found:
-            raise FormatError(folder, f"two CSV files map to split {split!r}: "
-                                      f"{found[split].name}, {entry.name}",
-                              hint="keep one file per split")
+            raise FormatError(
+                folder,
+                f"two CSV files map to split {split!r}: {found[split].name}, {entry.name}",
+                hint="keep one file per split",
+            )
         found[split] = entry
     return found
 
@@ -340,16 +379,25 @@ def find_csv_files(folder: Path) -> dict[str, Path]:
 class CsvSource:
     """One CSV file per split, streamed in blocks and converted column-wise."""
 
-    def __init__(self, files: dict[str, Path], *, shape: tuple[int, int] | None = None,
-                 description: str | None = None) -> None:
+    def __init__(
+        self,
+        files: dict[str, Path],
+        *,
+        shape: tuple[int, int] | None = None,
+        description: str | None = None,
+    ) -> None:
         if not files:
-            raise SourceError(description or "<csv>", "no CSV files found",
-                              hint="expected train.csv / test.csv (optionally .gz)")
+            raise SourceError(
+                description or "<csv>",
+                "no CSV files found",
+                hint="expected train.csv / test.csv (optionally .gz)",
+            )
         self._layouts = {s: _layout(Path(p), shape) for s, p in files.items()}
         shapes = {lay.shape for lay in self._layouts.values()}
         if len(shapes) > 1:
-            raise FormatError(description or "<csv>",
-                              f"splits have different image shapes: {sorted(shapes)}")
+            raise FormatError(
+                description or "<csv>", f"splits have different image shapes: {sorted(shapes)}"
+            )
         self._shape = shapes.pop()
         self._description = description or ", ".join(str(p) for p in files.values())
 
@@ -378,23 +426,31 @@ class CsvSource:
     def files(self) -> list[Path]:
         return [lay.path for lay in self._layouts.values()]
 
-    def _record_batches(self, layout: _Layout, columns: list[int] | None
-                        ) -> Iterator[pa.RecordBatch]:
+    def _record_batches(
+        self, layout: _Layout, columns: list[int] | None
+    ) -> Iterator[pa.RecordBatch]:
         """pyarrow record batches of cell text; every failure becomes our error."""
         names = [f"c{i}" for i in range(layout.ncols)]
         try:
-            stream = pa.input_stream(str(layout.path),
-                                     compression="gzip" if layout.compressed else None)
+            stream = pa.input_stream(
+                str(layout.path), compression="gzip" if layout.compressed else None
+            )
             reader = pacsv.open_csv(
                 stream,
-                read_options=pacsv.ReadOptions(column_names=names, skip_rows=layout.header_lines,
-                                               block_size=_BLOCK_BYTES, use_threads=False),
+                read_options=pacsv.ReadOptions(
+                    column_names=names,
+                    skip_rows=layout.header_lines,
+                    block_size=_BLOCK_BYTES,
+                    use_threads=False,
+                ),
                 parse_options=pacsv.ParseOptions(newlines_in_values=False),
                 convert_options=pacsv.ConvertOptions(
                     column_types={n: pa.string() for n in names},
                     include_columns=None if columns is None else [names[i] for i in columns],
-                    strings_can_be_null=False, quoted_strings_can_be_null=False,
-                    check_utf8=True),
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                    check_utf8=True,
+                ),
             )
             with stream:
                 while True:
@@ -441,8 +497,10 @@ class CsvSource:
                 labels=whole["labels"][:n],
                 images=whole["images"][:n].reshape(n, h, w),
                 positions=np.arange(start, start + n, dtype=np.int64),
-                defects={"missing_pixels": whole["missing"][:n],
-                         "pixels_out_of_range": whole["oor"][:n]},
+                defects={
+                    "missing_pixels": whole["missing"][:n],
+                    "pixels_out_of_range": whole["oor"][:n],
+                },
                 raw_min=whole["rmin"][:n],
                 raw_max=whole["rmax"][:n],
             )

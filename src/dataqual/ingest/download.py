@@ -163,8 +163,11 @@ class _Marker:
 
     def record(self, path: Path, file: DatasetFile) -> None:
         st = path.stat()
-        self.entries[file.name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                                   "sha256": file.sha256}
+        self.entries[file.name] = {
+            "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+            "sha256": file.sha256,
+        }
         self.dirty = True
 
     def save(self) -> None:
@@ -207,8 +210,9 @@ def _set_aside(path: Path) -> Path:
 # --------------------------------------------------------------------------- mirror
 
 
-def _from_mirror(mirror: Path, info: DatasetInfo, file: DatasetFile, dest: Path,
-                 problems: list[str]) -> bool:
+def _from_mirror(
+    mirror: Path, info: DatasetInfo, file: DatasetFile, dest: Path, problems: list[str]
+) -> bool:
     """Copy ``file`` from the mirror into ``dest`` if a copy there verifies."""
     for src in (mirror / info.name / file.name, mirror / file.name):
         if not src.is_file():
@@ -323,8 +327,13 @@ def _http_get(url: str, part: Path, file: DatasetFile, timeout: float) -> int:
     return offset
 
 
-def _download(info: DatasetInfo, file: DatasetFile, dest: Path, settings: DownloadSettings,
-              problems: list[str]) -> bool:
+def _download(
+    info: DatasetInfo,
+    file: DatasetFile,
+    dest: Path,
+    settings: DownloadSettings,
+    problems: list[str],
+) -> bool:
     """Download ``file`` to ``dest`` from its URLs with retries; True once it verifies."""
     part = dest.with_name(dest.name + ".part")
     for url in file_urls(info, file, settings.base_url):
@@ -332,8 +341,13 @@ def _download(info: DatasetInfo, file: DatasetFile, dest: Path, settings: Downlo
         while attempt <= settings.retries:
             if attempt:
                 delay = min(settings.backoff * 2 ** (attempt - 1), settings.max_backoff)
-                logger.info("retrying %s in %.1f s (attempt %d of %d)",
-                            url, delay, attempt + 1, settings.retries + 1)
+                logger.info(
+                    "retrying %s in %.1f s (attempt %d of %d)",
+                    url,
+                    delay,
+                    attempt + 1,
+                    settings.retries + 1,
+                )
                 time.sleep(delay)
             attempt += 1
             logger.info("downloading %s", url)
@@ -369,8 +383,9 @@ def _download(info: DatasetInfo, file: DatasetFile, dest: Path, settings: Downlo
 # --------------------------------------------------------------------------- entry point
 
 
-def _instructions(info: DatasetInfo, missing: list[DatasetFile], target: Path,
-                  settings: DownloadSettings) -> str:
+def _instructions(
+    info: DatasetInfo, missing: list[DatasetFile], target: Path, settings: DownloadSettings
+) -> str:
     lines = [f"To fix it, download these files of {info.name!r} ({info.homepage}):"]
     for f in missing:
         lines.append(f"  {f.name}  ({f.size} bytes, sha256 {f.sha256})")
@@ -404,8 +419,14 @@ def fetch_dataset(
     could not be fetched, the URLs tried and what failed, and how to provide the files by hand.
     """
     info = name if isinstance(name, DatasetInfo) else get_dataset(name)
-    overrides = {"cache_dir": cache_dir, "mirror": mirror, "base_url": base_url,
-                 "timeout": timeout, "retries": retries, "offline": offline}
+    overrides = {
+        "cache_dir": cache_dir,
+        "mirror": mirror,
+        "base_url": base_url,
+        "timeout": timeout,
+        "retries": retries,
+        "offline": offline,
+    }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if settings is None:
         settings = DownloadSettings.from_env(**overrides)
@@ -472,9 +493,15 @@ def fetch_dataset(
             reason += " and no mirror folder is set"
     else:
         reason = f"{len(missing)} of {len(info.files)} files are missing from {target}"
-    details = [f"  {n}:\n" + "\n".join(f"    {line}" for line in p)
-               for n, p in failures.items() if p]
+    details = [
+        f"  {n}:\n" + "\n".join(f"    {line}" for line in p) for n, p in failures.items() if p
+    ]
     raise DownloadError(
-        "\n".join([f"cannot fetch dataset {info.name!r}: {reason}.", *details,
-                   _instructions(info, missing, target, settings)])
+        "\n".join(
+            [
+                f"cannot fetch dataset {info.name!r}: {reason}.",
+                *details,
+                _instructions(info, missing, target, settings),
+            ]
+        )
     )

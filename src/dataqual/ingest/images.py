@@ -60,8 +60,19 @@ __all__ = [
 #: Largest declared image (pixels) decoded; larger ones are unreadable rows (bomb guard).
 DEFAULT_MAX_PIXELS = 4096 * 4096
 #: File name endings taken as images when detecting the format (reading takes every file).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
-                  ".pnm", ".ppm")
+IMAGE_SUFFIXES = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".bmp",
+    ".gif",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".pgm",
+    ".pnm",
+    ".ppm",
+)
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _DEFAULT_SHAPE = (28, 28)
 _INTEGER = re.compile(r"^\d+$")
@@ -88,8 +99,9 @@ def image_size(source: Path | bytes) -> tuple[int, int] | None:
         return None
 
 
-def decode_image(source: Path | bytes, shape: tuple[int, int], *,
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, int, int, int]:
+def decode_image(
+    source: Path | bytes, shape: tuple[int, int], *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[np.ndarray, int, int, int]:
     """Decode one image file or encoded bytes to uint8 ``shape``.
 
     Returns ``(image, wrong_shape, wrong_mode, unreadable)`` with 0/1 flags. Never raises
@@ -137,8 +149,9 @@ def _inside(path: Path, root: Path) -> bool:
 def _entries(folder: Path) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(folder) as it:
-            return sorted((e for e in it if not e.name.startswith(".")),
-                          key=lambda e: natural_key(e.name))
+            return sorted(
+                (e for e in it if not e.name.startswith(".")), key=lambda e: natural_key(e.name)
+            )
     except OSError as exc:
         raise SourceError(folder, f"cannot list folder: {exc.strerror or exc}") from exc
 
@@ -156,9 +169,11 @@ def _folder_kind(folder: Path) -> str:
     dirs = [e for e in entries if _is_dir(e)]
     if dirs and len(dirs) != len(entries):
         files = [e.name for e in entries if not _is_dir(e)]
-        raise FormatError(folder, f"holds both folders ({dirs[0].name}, ...) and files "
-                                  f"({files[0]}, ...)",
-                          hint="a class folder holds images, a split folder holds class folders")
+        raise FormatError(
+            folder,
+            f"holds both folders ({dirs[0].name}, ...) and files ({files[0]}, ...)",
+            hint="a class folder holds images, a split folder holds class folders",
+        )
     return "split" if dirs else ("class" if entries else "empty")
 
 
@@ -169,8 +184,11 @@ def _subfolders(folder: Path, root: Path) -> list[Path]:
             continue
         p = Path(e.path)
         if e.is_symlink() and not _inside(p, root):
-            raise SourceError(p, "folder is a symbolic link leading outside the dataset folder",
-                              hint="copy the data inside, or point at the real folder")
+            raise SourceError(
+                p,
+                "folder is a symbolic link leading outside the dataset folder",
+                hint="copy the data inside, or point at the real folder",
+            )
         out.append(p)
     return out
 
@@ -197,24 +215,32 @@ def _scan(root: Path) -> dict[str, list[tuple[str, Path]]]:
     real_root = Path(os.path.realpath(root))
     top = _subfolders(root, real_root)
     if not top:
-        raise FormatError(root, "holds no class folders",
-                          hint="expected ROOT/<label>/*.png or ROOT/<split>/<label>/*.png")
+        raise FormatError(
+            root,
+            "holds no class folders",
+            hint="expected ROOT/<label>/*.png or ROOT/<split>/<label>/*.png",
+        )
     kinds = {p: _folder_kind(p) for p in top}
     if "split" not in kinds.values():
         return {"train": [(p.name, p) for p in top]}
     classy = [p for p, k in kinds.items() if k == "class"]
     if classy:
         split = next(p for p, k in kinds.items() if k == "split")
-        raise FormatError(root, f"mixes class folders ({classy[0].name}: files) and split "
-                                f"folders ({split.name}: folders)",
-                          hint="use ROOT/<label>/* or ROOT/<split>/<label>/*, not both")
+        raise FormatError(
+            root,
+            f"mixes class folders ({classy[0].name}: files) and split "
+            f"folders ({split.name}: folders)",
+            hint="use ROOT/<label>/* or ROOT/<split>/<label>/*, not both",
+        )
     layout: dict[str, list[tuple[str, Path]]] = {}
     for split_dir in top:
         classes = _subfolders(split_dir, real_root)
         for c in classes:
             if _folder_kind(c) == "split":
-                raise FormatError(c, "class folder holds folders; images must sit directly "
-                                     "in ROOT/<split>/<label>/")
+                raise FormatError(
+                    c,
+                    "class folder holds folders; images must sit directly in ROOT/<split>/<label>/",
+                )
         layout[split_dir.name] = [(c.name, c) for c in classes]
     return layout
 
@@ -222,8 +248,13 @@ def _scan(root: Path) -> dict[str, list[tuple[str, Path]]]:
 class ImageFolderSource:
     """A dataset stored as one image file per record in class folders."""
 
-    def __init__(self, root: str | Path, *, shape: tuple[int, int] | None = None,
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        shape: tuple[int, int] | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
         root = Path(root)
         if not root.is_dir():
             raise SourceError(root, "not a folder")
@@ -239,8 +270,9 @@ class ImageFolderSource:
         self._records: dict[str, list[_Record]] = {}
         for split, classes in layout.items():
             records = []
-            for name, folder in sorted(classes, key=lambda c: (self._label_of[c[0]],
-                                                               natural_key(c[0]))):
+            for name, folder in sorted(
+                classes, key=lambda c: (self._label_of[c[0]], natural_key(c[0]))
+            ):
                 for e in _entries(folder):
                     p = Path(e.path)
                     try:
@@ -251,10 +283,14 @@ class ImageFolderSource:
                     records.append(_Record(name, p, ok))
             self._records[split] = records
         self._shape = shape
-        self._ids = {s: np.array([f"{s}/{r.class_name}/{r.path.name}" for r in recs], dtype=str)
-                     for s, recs in self._records.items()}
-        self._labels = {s: np.array([self._label_of[r.class_name] for r in recs], dtype=np.int64)
-                        for s, recs in self._records.items()}
+        self._ids = {
+            s: np.array([f"{s}/{r.class_name}/{r.path.name}" for r in recs], dtype=str)
+            for s, recs in self._records.items()
+        }
+        self._labels = {
+            s: np.array([self._label_of[r.class_name] for r in recs], dtype=np.int64)
+            for s, recs in self._records.items()
+        }
 
     @property
     def description(self) -> str:
@@ -270,9 +306,12 @@ class ImageFolderSource:
         """The most common image size (from headers, computed once), else 28x28."""
         if self._shape is None:
             sizes = Counter(
-                size for recs in self._records.values() for r in recs if r.readable
-                for size in [image_size(r.path)] if size is not None
-                and size[0] * size[1] <= self._max_pixels
+                size
+                for recs in self._records.values()
+                for r in recs
+                if r.readable
+                for size in [image_size(r.path)]
+                if size is not None and size[0] * size[1] <= self._max_pixels
             )
             if not sizes:
                 self._shape = _DEFAULT_SHAPE
@@ -283,8 +322,10 @@ class ImageFolderSource:
         return self._shape
 
     def splits(self) -> list[SplitInfo]:
-        return [SplitInfo(s, len(self._records[s]), tuple(r.path for r in self._records[s]))
-                for s in order_splits(self._records)]
+        return [
+            SplitInfo(s, len(self._records[s]), tuple(r.path for r in self._records[s]))
+            for s in order_splits(self._records)
+        ]
 
     def files(self) -> list[Path]:
         return [r.path for recs in self._records.values() for r in recs]
@@ -298,7 +339,7 @@ class ImageFolderSource:
         records = self._records[split]
         h, w = self.shape
         for start in range(0, len(records), rows):
-            chunk = records[start:start + rows]
+            chunk = records[start : start + rows]
             n = len(chunk)
             images = np.zeros((n, h, w), dtype=np.uint8)
             flags = np.zeros((3, n), dtype=np.int32)  # wrong_shape, wrong_mode, unreadable
@@ -306,13 +347,12 @@ class ImageFolderSource:
                 if not rec.readable:
                     flags[2, i] = 1
                     continue
-                images[i], *row_flags = decode_image(rec.path, (h, w),
-                                                     max_pixels=self._max_pixels)
+                images[i], *row_flags = decode_image(rec.path, (h, w), max_pixels=self._max_pixels)
                 flags[:, i] = row_flags
             yield ImageBatch(
                 split=split,
-                ids=self._ids[split][start:start + n],
-                labels=self._labels[split][start:start + n],
+                ids=self._ids[split][start : start + n],
+                labels=self._labels[split][start : start + n],
                 images=images,
                 positions=np.arange(start, start + n, dtype=np.int64),
                 defects={"unreadable": flags[2], "wrong_shape": flags[0], "wrong_mode": flags[1]},

@@ -65,22 +65,38 @@ class _Member:
         return int(np.prod(self.shape[1:], dtype=np.int64))
 
 
-_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
-               NotImplementedError, KeyError, RuntimeError)
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    ValueError,
+    NotImplementedError,
+    KeyError,
+    RuntimeError,
+)
 
 
 def _read_header(path: Path, archive: zipfile.ZipFile, key: str, archive_size: int) -> _Member:
     info = archive.getinfo(key + ".npy")
     if info.compress_size > archive_size:
-        raise TruncatedError(path, f"array {key!r} claims {info.compress_size} compressed bytes, "
-                                   f"the file holds {archive_size}")
+        raise TruncatedError(
+            path,
+            f"array {key!r} claims {info.compress_size} compressed bytes, "
+            f"the file holds {archive_size}",
+        )
     if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
         raise FormatError(path, f"array {key!r}: stored zip entry sizes disagree")
     if info.compress_type != zipfile.ZIP_STORED and (
-            info.file_size > info.compress_size * _MAX_DEFLATE_RATIO + 4096):
-        raise FormatError(path, f"array {key!r} claims {info.file_size} bytes from "
-                                f"{info.compress_size} compressed bytes, more than compression "
-                                "can produce", hint="the archive is corrupt or forged")
+        info.file_size > info.compress_size * _MAX_DEFLATE_RATIO + 4096
+    ):
+        raise FormatError(
+            path,
+            f"array {key!r} claims {info.file_size} bytes from "
+            f"{info.compress_size} compressed bytes, more than compression "
+            "can produce",
+            hint="the archive is corrupt or forged",
+        )
     try:
         with archive.open(info) as f:
             version = npformat.read_magic(f)
@@ -89,25 +105,32 @@ def _read_header(path: Path, archive: zipfile.ZipFile, key: str, archive_size: i
             elif version == (2, 0):
                 shape, fortran, dtype = npformat.read_array_header_2_0(f)
             else:
-                raise FormatError(path, f"array {key!r} uses .npy format {version}, only 1.0 "
-                                        "and 2.0 are read")
+                raise FormatError(
+                    path, f"array {key!r} uses .npy format {version}, only 1.0 and 2.0 are read"
+                )
             offset = f.tell()
     except _ZIP_ERRORS as exc:
         if isinstance(exc, SourceError):
             raise
         raise FormatError(path, f"array {key!r} has a bad .npy header: {exc}") from exc
     if dtype.hasobject:
-        raise FormatError(path, f"array {key!r} holds Python objects (dtype {dtype}); they "
-                                "would need unpickling, which is refused",
-                          hint="save numbers: x as uint8, y as integers")
+        raise FormatError(
+            path,
+            f"array {key!r} holds Python objects (dtype {dtype}); they "
+            "would need unpickling, which is refused",
+            hint="save numbers: x as uint8, y as integers",
+        )
     if dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype:
         raise FormatError(path, f"array {key!r} has dtype {dtype}; expected integers or floats")
     member = _Member(key, info, tuple(int(d) for d in shape), dtype, bool(fortran), offset)
     declared = offset + int(np.prod(member.shape, dtype=np.int64)) * dtype.itemsize
     if info.file_size != declared:
         kind = TruncatedError if info.file_size < declared else FormatError
-        raise kind(path, f"array {key!r} header declares shape {member.shape} of {dtype} "
-                         f"({declared} bytes) but its zip entry holds {info.file_size} bytes")
+        raise kind(
+            path,
+            f"array {key!r} header declares shape {member.shape} of {dtype} "
+            f"({declared} bytes) but its zip entry holds {info.file_size} bytes",
+        )
     return member
 
 
@@ -123,14 +146,20 @@ class NpzSource:
             raise TruncatedError(path, "file is empty")
         with path.open("rb") as f:
             if f.read(4) not in _ZIP_MAGICS:
-                raise FormatError(path, "not an .npz archive (no zip magic)",
-                                  hint="an .npz is a zip of .npy arrays, e.g. Keras mnist.npz")
+                raise FormatError(
+                    path,
+                    "not an .npz archive (no zip magic)",
+                    hint="an .npz is a zip of .npy arrays, e.g. Keras mnist.npz",
+                )
         try:
             with np.load(path, allow_pickle=False) as npz:
                 keys = list(npz.files)
                 arrays = set(npz.zip.namelist())
-                members = {k: _read_header(path, npz.zip, k, size) for k in keys
-                           if k.startswith(("x_", "y_")) and f"{k}.npy" in arrays}
+                members = {
+                    k: _read_header(path, npz.zip, k, size)
+                    for k in keys
+                    if k.startswith(("x_", "y_")) and f"{k}.npy" in arrays
+                }
         except _ZIP_ERRORS as exc:
             if isinstance(exc, SourceError):
                 raise
@@ -143,28 +172,38 @@ class NpzSource:
             split = key[2:]
             y = members.get("y_" + split)
             if y is None:
-                raise FormatError(path, f"array {key!r} has no labels {'y_' + split!r}",
-                                  hint=f"arrays found: {', '.join(keys)}")
+                raise FormatError(
+                    path,
+                    f"array {key!r} has no labels {'y_' + split!r}",
+                    hint=f"arrays found: {', '.join(keys)}",
+                )
             self._pairs[split] = (members[key], y)
         orphans = [k for k in members if k.startswith("y_") and k[2:] not in self._pairs]
         if orphans:
             missing = "x_" + orphans[0][2:]
             raise FormatError(path, f"labels {orphans[0]!r} have no images {missing!r}")
         if not self._pairs:
-            raise FormatError(path, f"no x_<split>/y_<split> arrays; arrays found: "
-                                    f"{', '.join(keys) or 'none'}",
-                              hint="expected x_train, y_train, x_test, y_test")
+            raise FormatError(
+                path,
+                f"no x_<split>/y_<split> arrays; arrays found: {', '.join(keys) or 'none'}",
+                hint="expected x_train, y_train, x_test, y_test",
+            )
         shapes = set()
         for x, y in self._pairs.values():
             xs = x.shape
             if not (len(xs) == 3 or (len(xs) == 4 and xs[3] == 1)) or 0 in xs[1:3]:
-                raise FormatError(path, f"array {x.key!r} has shape {xs}; expected (n, H, W) "
-                                        "or (n, H, W, 1) grayscale images")
+                raise FormatError(
+                    path,
+                    f"array {x.key!r} has shape {xs}; expected (n, H, W) "
+                    "or (n, H, W, 1) grayscale images",
+                )
             if not (len(y.shape) == 1 or (len(y.shape) == 2 and y.shape[1] == 1)):
                 raise FormatError(path, f"array {y.key!r} has shape {y.shape}; expected (n,)")
             if y.count != x.count:
-                raise FormatError(path, f"array {x.key!r} holds {x.count} images but {y.key!r} "
-                                        f"holds {y.count} labels")
+                raise FormatError(
+                    path,
+                    f"array {x.key!r} holds {x.count} images but {y.key!r} holds {y.count} labels",
+                )
             shapes.add(xs[1:3])
         if len(shapes) > 1:
             raise FormatError(path, f"splits have different image shapes: {sorted(shapes)}")
@@ -179,21 +218,21 @@ class NpzSource:
         return self._shape
 
     def splits(self) -> list[SplitInfo]:
-        return [SplitInfo(s, self._pairs[s][0].count, (self._path,))
-                for s in order_splits(self._pairs)]
+        return [
+            SplitInfo(s, self._pairs[s][0].count, (self._path,)) for s in order_splits(self._pairs)
+        ]
 
     def files(self) -> list[Path]:
         return [self._path]
 
-    def _chunks(self, archive: zipfile.ZipFile, member: _Member, rows: int
-                ) -> Iterator[np.ndarray]:
+    def _chunks(self, archive: zipfile.ZipFile, member: _Member, rows: int) -> Iterator[np.ndarray]:
         """Row chunks of one array, as flat (k, values per row) arrays."""
         per_row = member.row_values
         if member.fortran:
             with np.load(self._path, allow_pickle=False) as npz:
                 whole = np.ascontiguousarray(npz[member.key]).reshape(member.count, per_row)
             for start in range(0, member.count, rows):
-                yield whole[start:start + rows]
+                yield whole[start : start + rows]
             return
         row_bytes = per_row * member.dtype.itemsize
         with archive.open(member.info) as f:
@@ -223,8 +262,9 @@ class NpzSource:
         h, w = self._shape
         start = 0
         with self._archive() as archive:
-            for xs, ys in zip(self._chunks(archive, x, rows), self._chunks(archive, y, rows),
-                              strict=True):
+            for xs, ys in zip(
+                self._chunks(archive, x, rows), self._chunks(archive, y, rows), strict=True
+            ):
                 n = len(xs)
                 batch_kw: dict = {}
                 if x.dtype == np.uint8:
@@ -232,13 +272,19 @@ class NpzSource:
                 else:
                     pix, missing, oor, rmin, rmax = clean_pixel_values(xs)
                     images = pix.reshape(n, h, w)
-                    batch_kw = {"defects": {"missing_pixels": missing,
-                                            "pixels_out_of_range": oor},
-                                "raw_min": rmin, "raw_max": rmax}
-                yield ImageBatch(split=split, ids=position_ids(split, start, start + n),
-                                 labels=_labels(ys[:, 0]), images=images,
-                                 positions=np.arange(start, start + n, dtype=np.int64),
-                                 **batch_kw)
+                    batch_kw = {
+                        "defects": {"missing_pixels": missing, "pixels_out_of_range": oor},
+                        "raw_min": rmin,
+                        "raw_max": rmax,
+                    }
+                yield ImageBatch(
+                    split=split,
+                    ids=position_ids(split, start, start + n),
+                    labels=_labels(ys[:, 0]),
+                    images=images,
+                    positions=np.arange(start, start + n, dtype=np.int64),
+                    **batch_kw,
+                )
                 start += n
 
 
@@ -250,8 +296,9 @@ def _labels(values: np.ndarray) -> np.ndarray:
     return clean_labels(values.astype(np.float64))
 
 
-def _read(f: IO[bytes], size: int, path: Path, key: str, record: int, *,
-          probe: bool = False) -> bytes:
+def _read(
+    f: IO[bytes], size: int, path: Path, key: str, record: int, *, probe: bool = False
+) -> bytes:
     """Exactly ``size`` bytes of a zip member; short reads and bad data become our errors
     naming the array and record (``probe``: expect the end of the member)."""
     try:

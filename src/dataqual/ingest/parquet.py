@@ -89,8 +89,9 @@ class _Part:
 
 def _read_error(path: Path, exc: Exception) -> SourceError:
     if path.exists() and path.stat().st_size < 12:
-        return TruncatedError(path, f"file of {path.stat().st_size} bytes is too short to be "
-                                    "Parquet")
+        return TruncatedError(
+            path, f"file of {path.stat().st_size} bytes is too short to be Parquet"
+        )
     return FormatError(path, f"cannot read as Parquet: {exc}")
 
 
@@ -108,19 +109,22 @@ def _open(path: Path) -> pq.ParquetFile:
         raise _read_error(path, exc) from exc
 
 
-def _pick(path: Path, names: list[str], wanted: str | None, candidates: tuple[str, ...],
-          what: str) -> str:
+def _pick(
+    path: Path, names: list[str], wanted: str | None, candidates: tuple[str, ...], what: str
+) -> str:
     if wanted is not None:
         if wanted not in names:
-            raise FormatError(path, f"no {what} column {wanted!r}; columns are "
-                                    f"{', '.join(names)}")
+            raise FormatError(path, f"no {what} column {wanted!r}; columns are {', '.join(names)}")
         return wanted
     lower = {n.lower(): n for n in names}
     for c in candidates:
         if c in lower:
             return lower[c]
-    raise FormatError(path, f"no {what} column; columns are {', '.join(names)}",
-                      hint=f"name it with {what}_column=... (looked for {', '.join(candidates)})")
+    raise FormatError(
+        path,
+        f"no {what} column; columns are {', '.join(names)}",
+        hint=f"name it with {what}_column=... (looked for {', '.join(candidates)})",
+    )
 
 
 def _is_numeric(t: pa.DataType) -> bool:
@@ -129,8 +133,13 @@ def _is_numeric(t: pa.DataType) -> bool:
 
 def _image_kind(path: Path, name: str, t: pa.DataType) -> tuple[str, tuple[int, int] | None]:
     """Kind of image column and the shape its type fixes, if any."""
-    lists = (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
-             or pa.types.is_list_view(t) or pa.types.is_large_list_view(t))
+    lists = (
+        pa.types.is_list(t)
+        or pa.types.is_large_list(t)
+        or pa.types.is_fixed_size_list(t)
+        or pa.types.is_list_view(t)
+        or pa.types.is_large_list_view(t)
+    )
     if pa.types.is_fixed_size_binary(t):
         side = math.isqrt(t.byte_width)
         return "fixed", (side, side) if side * side == t.byte_width else None
@@ -143,20 +152,36 @@ def _image_kind(path: Path, name: str, t: pa.DataType) -> tuple[str, tuple[int, 
             side = math.isqrt(t.list_size)
             return "list", (side, side) if side * side == t.list_size else None
         return "list", None
-    if lists and (pa.types.is_list(t.value_type) or pa.types.is_fixed_size_list(t.value_type)
-                  or pa.types.is_large_list(t.value_type)) and _is_numeric(t.value_type.value_type):
+    if (
+        lists
+        and (
+            pa.types.is_list(t.value_type)
+            or pa.types.is_fixed_size_list(t.value_type)
+            or pa.types.is_large_list(t.value_type)
+        )
+        and _is_numeric(t.value_type.value_type)
+    ):
         inner = t.value_type
         if pa.types.is_fixed_size_list(t) and pa.types.is_fixed_size_list(inner):
             return "nested", (t.list_size, inner.list_size)
         return "nested", None
-    raise FormatError(path, f"image column {name!r} has type {t}",
-                      hint="expected fixed_size_binary(H*W), encoded image bytes, a list of "
-                           "H*W numbers or a list of H lists of W numbers")
+    raise FormatError(
+        path,
+        f"image column {name!r} has type {t}",
+        hint="expected fixed_size_binary(H*W), encoded image bytes, a list of "
+        "H*W numbers or a list of H lists of W numbers",
+    )
 
 
-def _inspect(path: Path, pf: pq.ParquetFile, *, label_column: str | None,
-             image_column: str | None, split_column: str | None,
-             shape: tuple[int, int] | None) -> _FileInfo:
+def _inspect(
+    path: Path,
+    pf: pq.ParquetFile,
+    *,
+    label_column: str | None,
+    image_column: str | None,
+    split_column: str | None,
+    shape: tuple[int, int] | None,
+) -> _FileInfo:
     schema = pf.schema_arrow
     names = schema.names
     meta = schema.metadata or {}
@@ -168,15 +193,21 @@ def _inspect(path: Path, pf: pq.ParquetFile, *, label_column: str | None,
         image = _pick(path, names, image_column, _IMAGE_NAMES, "image")
         id_col = None
         if split_column is not None and split_column not in names:
-            raise FormatError(path, f"no split column {split_column!r}; columns are "
-                                    f"{', '.join(names)}")
+            raise FormatError(
+                path, f"no split column {split_column!r}; columns are {', '.join(names)}"
+            )
         split_col = split_column or ("split" if "split" in names else None)
     if label == image:
         raise FormatError(path, f"column {label!r} cannot be both the label and the image")
     t = schema.field(image).type
     kind, typed = _image_kind(path, image, t)
-    fixed_values = (t.byte_width if kind == "fixed" else
-                    t.list_size if kind == "list" and pa.types.is_fixed_size_list(t) else None)
+    fixed_values = (
+        t.byte_width
+        if kind == "fixed"
+        else t.list_size
+        if kind == "list" and pa.types.is_fixed_size_list(t)
+        else None
+    )
     found = shape
     if found is None and b"dataqual.height" in meta:
         try:
@@ -187,9 +218,18 @@ def _inspect(path: Path, pf: pq.ParquetFile, *, label_column: str | None,
         found = typed
     if found is not None and (found[0] <= 0 or found[1] <= 0):
         raise FormatError(path, f"image shape {found} is not positive")
-    info = _FileInfo(path=path, shard=shard, label=label, image=image, id=id_col,
-                     split=split_col, image_kind=kind, num_rows=pf.metadata.num_rows,
-                     shape=found, fixed_values=fixed_values)
+    info = _FileInfo(
+        path=path,
+        shard=shard,
+        label=label,
+        image=image,
+        id=id_col,
+        split=split_col,
+        image_kind=kind,
+        num_rows=pf.metadata.num_rows,
+        shape=found,
+        fixed_values=fixed_values,
+    )
     if found is not None:
         _check_size(info, found)
     return info
@@ -199,9 +239,12 @@ def _check_size(info: _FileInfo, shape: tuple[int, int]) -> None:
     """A column type that fixes the values per image must fit the shape."""
     size = shape[0] * shape[1]
     if info.fixed_values is not None and info.fixed_values != size:
-        raise FormatError(info.path, f"image column {info.image!r} holds {info.fixed_values} "
-                                     f"values per image, a {shape[0]}x{shape[1]} image needs "
-                                     f"{size}")
+        raise FormatError(
+            info.path,
+            f"image column {info.image!r} holds {info.fixed_values} "
+            f"values per image, a {shape[0]}x{shape[1]} image needs "
+            f"{size}",
+        )
 
 
 def _shape_from_data(info: _FileInfo, pf: pq.ParquetFile) -> tuple[int, int] | None:
@@ -224,8 +267,11 @@ def _shape_from_data(info: _FileInfo, pf: pq.ParquetFile) -> tuple[int, int] | N
                     side = math.isqrt(len(value))
                     if side and side * side == len(value):
                         return side, side
-                    raise FormatError(info.path, f"first image has {len(value)} values, not "
-                                                 "a square image", hint="pass shape=(H, W)")
+                    raise FormatError(
+                        info.path,
+                        f"first image has {len(value)} values, not a square image",
+                        hint="pass shape=(H, W)",
+                    )
                 looked += 1
             if looked >= 256:
                 break
@@ -271,9 +317,14 @@ def find_parquet_files(path: Path) -> tuple[dict[str, list[Path]], list[Path]]:
         if entry.name.startswith("."):
             continue
         if entry.is_dir():
-            files = sorted((f for f in entry.iterdir()
-                            if f.is_file() and f.suffix == ".parquet" and f.name[:1] != "."),
-                           key=lambda p: natural_key(p.name))
+            files = sorted(
+                (
+                    f
+                    for f in entry.iterdir()
+                    if f.is_file() and f.suffix == ".parquet" and f.name[:1] != "."
+                ),
+                key=lambda p: natural_key(p.name),
+            )
             if files:
                 by_dir[entry.name] = files
         elif entry.is_file() and entry.suffix == ".parquet":
@@ -300,22 +351,25 @@ def _labels(col: pa.Array, info: _FileInfo) -> np.ndarray:
 
 def _fixed_images(col: pa.Array, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     n = len(col)
-    valid = np.ones(n, dtype=bool) if not col.null_count else col.is_valid().to_numpy(
-        zero_copy_only=False)
+    valid = (
+        np.ones(n, dtype=bool)
+        if not col.null_count
+        else col.is_valid().to_numpy(zero_copy_only=False)
+    )
     buf = col.buffers()[1]
     if buf is None:
         return np.zeros((n, h, w), np.uint8), (~valid).astype(np.int32)
     data = np.frombuffer(buf, dtype=np.uint8, count=(col.offset + n) * h * w)
-    images = data[col.offset * h * w:].reshape(n, h, w)
+    images = data[col.offset * h * w :].reshape(n, h, w)
     if not valid.all():
         images = images.copy()
         images[~valid] = 0
     return images, (~valid).astype(np.int32)
 
 
-def _list_images(col: pa.Array, info: _FileInfo, h: int, w: int, first: int
-                 ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None,
-                            np.ndarray | None]:
+def _list_images(
+    col: pa.Array, info: _FileInfo, h: int, w: int, first: int
+) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None, np.ndarray | None]:
     """Images from a list (or list of lists) column, checked for length, cleaned."""
     n = len(col)
     valid = col.is_valid().to_numpy(zero_copy_only=False)
@@ -323,18 +377,24 @@ def _list_images(col: pa.Array, info: _FileInfo, h: int, w: int, first: int
     want, values = (h * w, pc.list_flatten(col)) if info.image_kind == "list" else (h, None)
     bad = np.flatnonzero(valid & (lengths != want))
     if len(bad):
-        raise FormatError(info.path, f"image has {lengths[bad[0]]} "
-                                     f"{'values' if values is not None else 'rows'}, a "
-                                     f"{h}x{w} image needs {want}", record=first + int(bad[0]))
+        raise FormatError(
+            info.path,
+            f"image has {lengths[bad[0]]} "
+            f"{'values' if values is not None else 'rows'}, a "
+            f"{h}x{w} image needs {want}",
+            record=first + int(bad[0]),
+        )
     if values is None:
         inner = pc.list_flatten(col)
         inner_len = pc.fill_null(pc.list_value_length(inner), -1).to_numpy(zero_copy_only=False)
         bad_rows = np.flatnonzero(inner_len != w)
         if len(bad_rows):
             row = np.flatnonzero(valid)[bad_rows[0] // h]
-            raise FormatError(info.path, f"image row {bad_rows[0] % h} has "
-                                         f"{inner_len[bad_rows[0]]} values, expected {w}",
-                              record=first + int(row))
+            raise FormatError(
+                info.path,
+                f"image row {bad_rows[0] % h} has {inner_len[bad_rows[0]]} values, expected {w}",
+                record=first + int(row),
+            )
         values = pc.list_flatten(inner)
     nvalid = int(valid.sum())
     images = np.zeros((n, h * w), dtype=np.uint8)
@@ -350,13 +410,17 @@ def _list_images(col: pa.Array, info: _FileInfo, h: int, w: int, first: int
         raw_min = np.full(n, np.nan)
         raw_max = np.full(n, np.nan)
         raw_min[valid], raw_max[valid] = rmin, rmax
-    defects = {"missing_pixels": missing, "pixels_out_of_range": oor,
-               "unreadable": (~valid).astype(np.int32)}
+    defects = {
+        "missing_pixels": missing,
+        "pixels_out_of_range": oor,
+        "unreadable": (~valid).astype(np.int32),
+    }
     return images.reshape(n, h, w), defects, raw_min, raw_max
 
 
-def _encoded_images(col: pa.Array, info: _FileInfo, h: int, w: int, max_pixels: int
-                    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _encoded_images(
+    col: pa.Array, info: _FileInfo, h: int, w: int, max_pixels: int
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     if info.image_kind == "struct":
         col = pc.struct_field(col, "bytes")
     n = len(col)
@@ -374,18 +438,31 @@ def _encoded_images(col: pa.Array, info: _FileInfo, h: int, w: int, max_pixels: 
 class ParquetSource:
     """Parquet files grouped into splits, streamed with ``iter_batches``."""
 
-    def __init__(self, by_dir: dict[str, list[Path]], flat: list[Path], *,
-                 label_column: str | None = None, image_column: str | None = None,
-                 split_column: str | None = None, shape: tuple[int, int] | None = None,
-                 default_split: str = "train", max_pixels: int = DEFAULT_MAX_PIXELS,
-                 description: str | None = None) -> None:
+    def __init__(
+        self,
+        by_dir: dict[str, list[Path]],
+        flat: list[Path],
+        *,
+        label_column: str | None = None,
+        image_column: str | None = None,
+        split_column: str | None = None,
+        shape: tuple[int, int] | None = None,
+        default_split: str = "train",
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        description: str | None = None,
+    ) -> None:
         self._description = description or ", ".join(
-            str(p) for p in [*flat, *(f for fs in by_dir.values() for f in fs)])
+            str(p) for p in [*flat, *(f for fs in by_dir.values() for f in fs)]
+        )
         if not by_dir and not flat:
             raise SourceError(self._description or "<parquet>", "no Parquet files found")
         self._max_pixels = max_pixels
-        opts = {"label_column": label_column, "image_column": image_column,
-                "split_column": split_column, "shape": shape}
+        opts = {
+            "label_column": label_column,
+            "image_column": image_column,
+            "split_column": split_column,
+            "shape": shape,
+        }
         self._parts: dict[str, list[_Part]] = {}
         self._rows: dict[str, int] = {}
         infos: list[tuple[_FileInfo, pq.ParquetFile]] = []
@@ -400,8 +477,9 @@ class ParquetSource:
             info = _inspect(f, pf, **opts)
             infos.append((info, pf))
             if info.split is None:
-                self._add(split_from_name(f.stem, default_split), _Part(info, None, None),
-                          info.num_rows)
+                self._add(
+                    split_from_name(f.stem, default_split), _Part(info, None, None), info.num_rows
+                )
                 continue
             for value, count in self._split_counts(info, pf).items():
                 self._add(value, _Part(info, value, None), count)
@@ -413,8 +491,9 @@ class ParquetSource:
                     shapes.add(found)
                     break
         if len(shapes) > 1:
-            raise FormatError(self._description,
-                              f"files have different image shapes: {sorted(shapes)}")
+            raise FormatError(
+                self._description, f"files have different image shapes: {sorted(shapes)}"
+            )
         self._shape = shapes.pop() if shapes else _DEFAULT_SHAPE
         for info, _ in infos:
             _check_size(info, self._shape)
@@ -431,14 +510,19 @@ class ParquetSource:
             for rb in pf.iter_batches(columns=[info.split], use_threads=False):
                 col = rb.column(0)
                 if col.null_count:
-                    raise FormatError(info.path, f"split column {info.split!r} has "
-                                                 f"{col.null_count} null values")
-                if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
-                        or pa.types.is_dictionary(col.type)):
+                    raise FormatError(
+                        info.path, f"split column {info.split!r} has {col.null_count} null values"
+                    )
+                if not (
+                    pa.types.is_string(col.type)
+                    or pa.types.is_large_string(col.type)
+                    or pa.types.is_dictionary(col.type)
+                ):
                     col = col.cast(pa.string())
                 vc = pc.value_counts(col)
-                for value, count in zip(vc.field("values").to_pylist(),
-                                        vc.field("counts").to_pylist(), strict=True):
+                for value, count in zip(
+                    vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True
+                ):
                     counts[str(value)] = counts.get(str(value), 0) + count
         except (pa.ArrowException, OSError, ValueError) as exc:
             if isinstance(exc, SourceError):
@@ -447,10 +531,16 @@ class ParquetSource:
         return counts
 
     @classmethod
-    def from_path(cls, path: str | Path, *, label_column: str | None = None,
-                  image_column: str | None = None, split_column: str | None = None,
-                  shape: tuple[int, int] | None = None,
-                  max_pixels: int = DEFAULT_MAX_PIXELS) -> ParquetSource:
+    def from_path(
+        cls,
+        path: str | Path,
+        *,
+        label_column: str | None = None,
+        image_column: str | None = None,
+        split_column: str | None = None,
+        shape: tuple[int, int] | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> ParquetSource:
         """A shard folder (``ROOT/<split>/*.parquet``), a folder of Parquet files (split
         from each name) or one file."""
         path = Path(path)
@@ -458,9 +548,16 @@ class ParquetSource:
             raise SourceError(path, "no such file or folder")
         manifest = path.is_dir() and (path / MANIFEST_NAME).is_file()
         by_dir, flat = (_manifest_shards(path), []) if manifest else find_parquet_files(path)
-        source = cls(by_dir, flat, label_column=label_column, image_column=image_column,
-                     split_column=split_column, shape=shape, max_pixels=max_pixels,
-                     description=str(path))
+        source = cls(
+            by_dir,
+            flat,
+            label_column=label_column,
+            image_column=image_column,
+            split_column=split_column,
+            shape=shape,
+            max_pixels=max_pixels,
+            description=str(path),
+        )
         if manifest:
             _check_manifest_rows(path, source._parts)
         return source
@@ -474,15 +571,17 @@ class ParquetSource:
         return self._shape
 
     def splits(self) -> list[SplitInfo]:
-        return [SplitInfo(s, self._rows[s], tuple(dict.fromkeys(p.info.path
-                                                                for p in self._parts[s])))
-                for s in order_splits(self._parts)]
+        return [
+            SplitInfo(s, self._rows[s], tuple(dict.fromkeys(p.info.path for p in self._parts[s])))
+            for s in order_splits(self._parts)
+        ]
 
     def files(self) -> list[Path]:
         return list(dict.fromkeys(p.info.path for parts in self._parts.values() for p in parts))
 
-    def _record_batches(self, part: _Part, columns: list[str], rows: int
-                        ) -> Iterator[pa.RecordBatch]:
+    def _record_batches(
+        self, part: _Part, columns: list[str], rows: int
+    ) -> Iterator[pa.RecordBatch]:
         """Batches of one part's rows (filtered to its split), split column checked."""
         info = part.info
         try:
@@ -492,15 +591,20 @@ class ParquetSource:
                 if info.split is not None:
                     col = rb.column(columns.index(info.split))
                     if part.keep is not None:
-                        rb = rb.filter(pc.fill_null(pc.equal(col.cast(pa.string()), part.keep),
-                                                    False))
+                        rb = rb.filter(
+                            pc.fill_null(pc.equal(col.cast(pa.string()), part.keep), False)
+                        )
                     elif part.expect is not None:
                         ok = pc.fill_null(pc.equal(col.cast(pa.string()), part.expect), False)
                         if not pc.all(ok).as_py():
                             bad = int(np.flatnonzero(~ok.to_numpy(zero_copy_only=False))[0])
-                            raise FormatError(info.path, f"row is in split {col[bad].as_py()!r}"
-                                                         f" but the file is in folder "
-                                                         f"{part.expect!r}", record=seen + bad)
+                            raise FormatError(
+                                info.path,
+                                f"row is in split {col[bad].as_py()!r}"
+                                f" but the file is in folder "
+                                f"{part.expect!r}",
+                                record=seen + bad,
+                            )
                 seen += rb.num_rows
                 yield rb
         except (pa.ArrowException, OSError, ValueError) as exc:
@@ -512,8 +616,9 @@ class ParquetSource:
         """All labels of a split, reading only the label (and split) columns."""
         parts = []
         for part in self._parts[split]:
-            cols = list(dict.fromkeys([part.info.label, *([part.info.split]
-                                                          if part.info.split else [])]))
+            cols = list(
+                dict.fromkeys([part.info.label, *([part.info.split] if part.info.split else [])])
+            )
             for rb in self._record_batches(part, cols, DEFAULT_BATCH_ROWS):
                 parts.append(_labels(rb.column(0), part.info))
         return np.concatenate(parts) if parts else np.zeros(0, np.int64)
@@ -527,8 +632,11 @@ class ParquetSource:
         position = 0
         for part in self._parts[split]:
             info = part.info
-            cols = list(dict.fromkeys(c for c in (info.label, info.image, info.id, info.split)
-                                      if c is not None))
+            cols = list(
+                dict.fromkeys(
+                    c for c in (info.label, info.image, info.id, info.split) if c is not None
+                )
+            )
             for rb in self._record_batches(part, cols, rows):
                 n = rb.num_rows
                 if not n:
@@ -545,15 +653,22 @@ class ParquetSource:
                 if info.id is not None:
                     id_col = rb.column(cols.index(info.id))
                     if id_col.null_count:
-                        raise FormatError(info.path, f"id column has {id_col.null_count} null "
-                                                     "values", record=position)
+                        raise FormatError(
+                            info.path,
+                            f"id column has {id_col.null_count} null values",
+                            record=position,
+                        )
                     ids = id_col.to_numpy(zero_copy_only=False).astype(str)
                 else:
                     ids = position_ids(split, position, position + n)
-                yield ImageBatch(split=split, ids=ids,
-                                 labels=_labels(rb.column(cols.index(info.label)), info),
-                                 images=images,
-                                 positions=np.arange(position, position + n, dtype=np.int64),
-                                 defects=defects, raw_min=raw_min, raw_max=raw_max)
+                yield ImageBatch(
+                    split=split,
+                    ids=ids,
+                    labels=_labels(rb.column(cols.index(info.label)), info),
+                    images=images,
+                    positions=np.arange(position, position + n, dtype=np.int64),
+                    defects=defects,
+                    raw_min=raw_min,
+                    raw_max=raw_max,
+                )
                 position += n
-

@@ -37,8 +37,11 @@ _IMAGE_MAGICS = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM")
 def _open_idx(path: Path) -> ImageSource:
     if path.is_dir():
         return IdxSource.from_folder(path)
-    raise SourceError(path, "an IDX source is a folder holding *-images-idx3-ubyte[.gz] and "
-                            "*-labels-idx1-ubyte[.gz] files")
+    raise SourceError(
+        path,
+        "an IDX source is a folder holding *-images-idx3-ubyte[.gz] and "
+        "*-labels-idx1-ubyte[.gz] files",
+    )
 
 
 def _open_npz(path: Path) -> ImageSource:
@@ -53,8 +56,9 @@ def _open_csv(path: Path, *, shape: tuple[int, int] | None = None) -> ImageSourc
 
 def _open_images(path: Path, *, shape: tuple[int, int] | None = None) -> ImageSource:
     if not path.is_dir():
-        raise SourceError(path, "an image source is a folder: ROOT/<label>/*.png or "
-                                "ROOT/<split>/<label>/*.png")
+        raise SourceError(
+            path, "an image source is a folder: ROOT/<label>/*.png or ROOT/<split>/<label>/*.png"
+        )
     return ImageFolderSource(path, shape=shape)
 
 
@@ -101,23 +105,35 @@ def _detect_file(path: Path) -> str:
     if head[:4] == b"PAR1":
         return "parquet"
     if head[:6] == b"\x93NUMPY":
-        raise SourceError(path, "a single .npy array is not a dataset",
-                          hint="save x_train, y_train, x_test, y_test together with np.savez")
+        raise SourceError(
+            path,
+            "a single .npy array is not a dataset",
+            hint="save x_train, y_train, x_test, y_test together with np.savez",
+        )
     if head.startswith(_IMAGE_MAGICS):
-        raise SourceError(path, "a single image is not a dataset",
-                          hint="point at the folder holding <label>/ image folders")
+        raise SourceError(
+            path,
+            "a single image is not a dataset",
+            hint="point at the folder holding <label>/ image folders",
+        )
     if head[:2] == _GZIP_MAGIC:
         try:  # the head of the stream only: a truncated file is the reader's to report
             head = zlib.decompressobj(wbits=31).decompress(head, _SNIFF_BYTES)
         except zlib.error as exc:
             raise SourceError(path, f"gzip file cannot be decompressed: {exc}") from exc
     if head[:3] == b"\x00\x00\x08":
-        raise SourceError(path, "an IDX file on its own is not a dataset",
-                          hint="point at the folder holding the images and labels files")
+        raise SourceError(
+            path,
+            "an IDX file on its own is not a dataset",
+            hint="point at the folder holding the images and labels files",
+        )
     if _looks_like_csv(head):
         return "csv"
-    raise SourceError(path, "cannot tell the format of this file",
-                      hint=f"pass --format, one of: {', '.join(sorted(FORMATS))}")
+    raise SourceError(
+        path,
+        "cannot tell the format of this file",
+        hint=f"pass --format, one of: {', '.join(sorted(FORMATS))}",
+    )
 
 
 def _detect_folder(path: Path) -> str:
@@ -130,8 +146,11 @@ def _detect_folder(path: Path) -> str:
         return "csv"
     if looks_like_image_folder(path):
         return "images"
-    raise SourceError(path, "cannot tell the format of this folder",
-                      hint=f"pass --format, one of: {', '.join(sorted(FORMATS))}")
+    raise SourceError(
+        path,
+        "cannot tell the format of this folder",
+        hint=f"pass --format, one of: {', '.join(sorted(FORMATS))}",
+    )
 
 
 def detect_format(path: Path) -> str:
@@ -168,9 +187,16 @@ def open_source(
     fmt = format or detect_format(path)
     if fmt not in FORMATS:
         raise ConfigError(f"unknown format {fmt!r}; known formats: {', '.join(sorted(FORMATS))}")
-    options = {k: v for k, v in {"shape": shape, "label_column": label_column,
-                                 "image_column": image_column,
-                                 "split_column": split_column}.items() if v is not None}
+    options = {
+        k: v
+        for k, v in {
+            "shape": shape,
+            "label_column": label_column,
+            "image_column": image_column,
+            "split_column": split_column,
+        }.items()
+        if v is not None
+    }
     extra = sorted(set(options) - FORMAT_OPTIONS[fmt])
     if extra:
         raise ConfigError(f"option {', '.join(extra)} does not apply to format {fmt!r}")

@@ -175,8 +175,10 @@ class StratifiedSplitSource:
 
     @property
     def description(self) -> str:
-        return (f"{self._source.description} (split {self._from!r}: test_fraction="
-                f"{self._spec.test_fraction}, seed={self._spec.seed})")
+        return (
+            f"{self._source.description} (split {self._from!r}: test_fraction="
+            f"{self._spec.test_fraction}, seed={self._spec.seed})"
+        )
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -218,19 +220,29 @@ class StratifiedSplitSource:
         for batch in self._source.iter_batches(self._from, rows):
             stop = offset + len(batch)
             if stop > len(is_test):
-                raise SourceError(self._source.description,
-                                  f"holds more than the {len(is_test)} rows counted when the "
-                                  "split was assigned", hint="was it changed while being read?")
+                raise SourceError(
+                    self._source.description,
+                    f"holds more than the {len(is_test)} rows counted when the split was assigned",
+                    hint="was it changed while being read?",
+                )
             part = batch.take(np.flatnonzero(is_test[offset:stop] == want))
             offset = stop
             ids = part.ids.astype(str)
-            _head, sep, rest = (np.char.partition(ids, "/").T if len(ids)
-                               else (ids, ids, ids))
+            _head, sep, rest = np.char.partition(ids, "/").T if len(ids) else (ids, ids, ids)
             new_ids = np.char.add(f"{split}/", np.where(sep == "/", rest, ids))
-            yield ImageBatch(split=split, ids=new_ids, labels=part.labels, images=part.images,
-                             positions=part.positions, defects=part.defects,
-                             raw_min=part.raw_min, raw_max=part.raw_max)
+            yield ImageBatch(
+                split=split,
+                ids=new_ids,
+                labels=part.labels,
+                images=part.images,
+                positions=part.positions,
+                defects=part.defects,
+                raw_min=part.raw_min,
+                raw_max=part.raw_max,
+            )
         if offset != len(is_test):
-            raise SourceError(self._source.description,
-                              f"holds {offset} rows, {len(is_test)} were counted when the split "
-                              "was assigned", hint="was it changed while being read?")
+            raise SourceError(
+                self._source.description,
+                f"holds {offset} rows, {len(is_test)} were counted when the split was assigned",
+                hint="was it changed while being read?",
+            )

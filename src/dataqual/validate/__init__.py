@@ -109,7 +109,7 @@ def validate_profile(
     raw_rows = raw_rows or {str(k): int(v) for k, v in table["split"].value_counts().items()}
 
     def run(frame: pd.DataFrame, suite: Suite, split: str | None, row_level: bool) -> None:
-        partitions, why = reference_partitions(reference, split, list(spec.classes))
+        partitions, why = reference_partitions(reference, split, list(spec.classes), frame)
         params = split_parameters(spec, split, profile.shape, raw_rows) | thresholds.values
         results.extend(
             validator.validate(

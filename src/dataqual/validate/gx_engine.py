@@ -49,8 +49,22 @@ def _gx_friendly(table: pd.DataFrame) -> pd.DataFrame:
     return table.astype(widen) if widen else table
 
 
-def _tagged(expectation: dict[str, Any], index: int) -> dict[str, Any]:
+def _resolve(value: Any, parameters: dict[str, Any]) -> Any:
+    """``value`` with every ``{"$PARAMETER": name}`` replaced by ``parameters[name]``."""
+    if isinstance(value, dict):
+        if set(value) == {"$PARAMETER"}:
+            return parameters[value["$PARAMETER"]]
+        return {k: _resolve(v, parameters) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, parameters) for v in value]
+    return value
+
+
+def _tagged(expectation: dict[str, Any], index: int, parameters: dict[str, Any]) -> dict[str, Any]:
+    """A copy with its parameters filled in (so Data Docs show the values judged by, e.g.
+    the declared row count or the reference's distribution) and our index in ``meta``."""
     tagged = copy.deepcopy(expectation)
+    tagged["kwargs"] = _resolve(tagged["kwargs"], parameters)
     tagged.setdefault("meta", {})[_TAG] = index
     return tagged
 
@@ -114,7 +128,7 @@ class GxValidator:
         name = self._unique(f"{suite.name}.{label}")
         gx_suite = gx.ExpectationSuite(
             name=name,
-            expectations=[_tagged(e, i) for i, (e, _) in enumerate(runnable)],
+            expectations=[_tagged(e, i, parameters) for i, (e, _) in enumerate(runnable)],
             meta={"dataqual": suite.meta.model_dump(), "source_file": suite.path.name},
         )
         gx_suite = self._context.suites.add(gx_suite)
@@ -126,7 +140,6 @@ class GxValidator:
         needed = ["id", *sorted(set().union(*(columns_of(e) for e, _ in runnable)) - {"id"})]
         run = vd.run(
             batch_parameters={"dataframe": _gx_friendly(table[[c for c in needed if c in table]])},
-            expectation_parameters={k: v for k, v in parameters.items() if v is not None},
             result_format=_RESULT_FORMAT,
         )
         # GX orders results by how it computes metrics, not as listed: match them by our tag.
