@@ -11,6 +11,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 __all__ = [
     "IDX_TYPE_CODES",
@@ -20,6 +21,7 @@ __all__ = [
     "make_idx_dataset",
     "make_shards",
     "random_images",
+    "rendezvous_store_and_validation",
     "write_idx",
 ]
 
@@ -146,7 +148,41 @@ def make_shards(
                           source.shape)
     plan = plan_cleaning(raw.table["id"], ValidationReport(stage="raw", results=[]))
     quarantine = folder.parent / f"{folder.name}-q.parquet"
-    result = write_dataset(source, plan, folder, quarantine_path=quarantine, raw_profile=raw,
-                           shard_rows=shard_rows)
+    result = write_dataset(source, plan, folder, quarantine_path=quarantine, shard_rows=shard_rows)
     result.manifest.write(folder)
     return folder
+
+
+def rendezvous_store_and_validation(
+    monkeypatch: pytest.MonkeyPatch, *, fail_validation: bool = False
+) -> list[str]:
+    """Patch ``store`` and ``validate`` so that each waits for the other to have started: a
+    run only gets through when the shards are written while the cleaned data is validated."""
+    import threading
+
+    from dataqual import run as stages
+
+    store_started, validating = threading.Event(), threading.Event()
+    events: list[str] = []
+    real_store, real_validate = stages.store, stages.validate
+
+    def store(*args: object, **kwargs: object) -> object:
+        store_started.set()
+        if not validating.wait(30):
+            raise AssertionError("the store pass did not overlap the cleaned validation")
+        result = real_store(*args, **kwargs)  # type: ignore[arg-type]
+        events.append("stored")
+        return result
+
+    def validate(*args: object, stage: str, **kwargs: object) -> object:
+        if stage == "cleaned":
+            validating.set()
+            if not store_started.wait(30):
+                raise AssertionError("the cleaned validation did not overlap the store pass")
+            if fail_validation:
+                raise RuntimeError("validation broke while the shards were being written")
+        return real_validate(*args, stage=stage, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stages, "store", store)
+    monkeypatch.setattr(stages, "validate", validate)
+    return events

@@ -18,6 +18,7 @@ from dataqual.ingest import open_source
 from dataqual.run import ARTEFACTS, run_pipeline
 from dataqual.store.manifest import Manifest
 from dataqual.store.schema import table_images
+from tests.helpers import rendezvous_store_and_validation
 
 PLANTED_REMOVED = {
     "train/100": "blank_image",
@@ -183,3 +184,26 @@ def test_a_run_measures_drift_against_an_earlier_runs_profile(
     assert all(c["observed"]["observed_value"] < 0.01 for c in kl)  # the same data
     mean_image = [c for c in checks if c["name"] == "drift_mean_image"]
     assert mean_image and all(c["skipped"] is None for c in mean_image)
+
+
+def test_shards_are_written_while_the_cleaned_data_is_validated(
+    sample_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = rendezvous_store_and_validation(monkeypatch)
+    out = tmp_path / "out"
+    outcome = run_pipeline(RunConfig(source=sample_dir, out=out, train=False))
+    assert outcome.exit_code == 0 and events == ["stored"]
+    manifest = Manifest.load(out / ARTEFACTS["manifest"])
+    assert manifest.verify(out / "shards") == []
+    assert sum(s.rows for s in manifest.splits.values()) == 1196
+
+
+def test_a_failure_beside_the_store_pass_waits_for_it_and_leaves_nothing(
+    sample_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = rendezvous_store_and_validation(monkeypatch, fail_validation=True)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="while the shards were being written"):
+        run_pipeline(RunConfig(source=sample_dir, out=out, train=False))
+    assert events == ["stored"]  # the store pass had finished before the staging was removed
+    assert list(tmp_path.iterdir()) == []

@@ -4,19 +4,24 @@ Each failing row-level check carries an action (from its suite). A row is remove
 of its findings says ``quarantine`` or ``drop``; otherwise it is repaired when any says
 ``repair``; ``flag`` only lists it. Removed rows keep every reason, so nothing is lost
 without a trace: the store layer writes them, images included, to the quarantine table.
+
+The cleaned data's profile is derived here, before anything is written, so validating the
+cleaned data and writing the shards can run at the same time.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from dataqual.checks.base import Action
+from dataqual.imageset import DEFAULT_BATCH_ROWS, ImageBatch, ImageSource
+from dataqual.profile import PROFILE_COLUMNS, Profile, profile_batch, thumbnails
 from dataqual.validate.report import ValidationReport
 
-__all__ = ["PIXEL_REPAIRS", "CleaningPlan", "plan_cleaning"]
+__all__ = ["PIXEL_REPAIRS", "CleaningPlan", "apply_repairs", "cleaned_profile", "plan_cleaning"]
 
 #: Repairs that change pixels in the store pass; the others were applied by the reader
 #: (clip, resize, convert) and only need recording.
@@ -55,7 +60,7 @@ class CleaningPlan:
 
 def plan_cleaning(ids: pd.Series | np.ndarray, report: ValidationReport) -> CleaningPlan:
     """Decide each row's fate from the raw report's row-level findings."""
-    index = pd.Index(np.asarray(ids, dtype=str))
+    index = pd.Index(np.asarray(ids, dtype=object), dtype=object)
     n = len(index)
     remove = np.zeros(n, bool)
     repair = np.zeros(n, bool)
@@ -94,3 +99,53 @@ def plan_cleaning(ids: pd.Series | np.ndarray, report: ValidationReport) -> Clea
         reasons=reasons,
         details=details,
     )
+
+
+def apply_repairs(batch: ImageBatch, invert: np.ndarray) -> ImageBatch:
+    """``batch`` with the pixel repairs applied to the rows marked in ``invert``."""
+    if not invert.any():
+        return batch
+    images = batch.images.copy()
+    images[invert] = 255 - images[invert]
+    return replace(batch, images=images)
+
+
+def cleaned_profile(
+    raw: Profile,
+    plan: CleaningPlan,
+    source: ImageSource,
+    *,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> Profile:
+    """The profile of the data as it will be stored: the raw profile's kept rows, with the
+    rows whose pixels get repaired profiled again from their repaired images.
+
+    Only when the plan repairs pixels is the source read (for those rows only; a memoised
+    source serves them from memory). ``batch_rows`` should be the run's chunk size, which
+    is what a memoised source keeps.
+    """
+    ids = pd.Index(raw.table["id"].to_numpy(dtype=object), dtype=object)
+    rows = np.arange(len(ids)) if plan.ids.equals(ids) else plan.rows_for(ids.to_numpy())
+    keep = ~plan.remove[rows]
+    table = raw.table.loc[keep, list(PROFILE_COLUMNS)].reset_index(drop=True)
+    thumbs = raw.thumbs[keep]
+    if not plan.invert.any():
+        return Profile(table=table, thumbs=thumbs, shape=raw.shape)
+    fresh_tables: list[pd.DataFrame] = []
+    fresh_thumbs: list[np.ndarray] = []
+    for split in source.splits():
+        for batch in source.iter_batches(split.name, batch_rows):
+            invert = plan.invert[plan.rows_for(batch.ids)]
+            if invert.any():
+                changed = apply_repairs(batch, invert).take(invert)
+                fresh_tables.append(profile_batch(changed))
+                fresh_thumbs.append(thumbnails(changed.images))
+    fresh = pd.concat(fresh_tables, ignore_index=True)
+    where = pd.Index(table["id"]).get_indexer(fresh["id"])
+    stale = np.zeros(len(table), bool)
+    stale[where] = True
+    order = np.argsort(np.concatenate([np.flatnonzero(~stale), where]), kind="stable")
+    table = pd.concat([table[~stale], fresh], ignore_index=True).iloc[order].reset_index(drop=True)
+    thumbs = thumbs.copy()
+    thumbs[where] = np.concatenate(fresh_thumbs)
+    return Profile(table=table, thumbs=thumbs, shape=raw.shape)

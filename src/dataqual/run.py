@@ -8,6 +8,7 @@ leaves nothing half-written.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -15,6 +16,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain
@@ -27,7 +29,7 @@ import pandas as pd
 from dataqual import __version__
 from dataqual.checks.base import Severity
 from dataqual.checks.drift import MEAN_THUMBNAILS_ATTR, mean_thumbnails
-from dataqual.clean import CleaningPlan, plan_cleaning
+from dataqual.clean import CleaningPlan, cleaned_profile, plan_cleaning
 from dataqual.config import RunConfig
 from dataqual.errors import OutputError, ValidationFailed
 from dataqual.files import make_dir_public, sha256_file, write_json
@@ -43,13 +45,16 @@ from dataqual.validate.thresholds import Thresholds
 
 __all__ = [
     "ARTEFACTS",
+    "Cleaned",
     "Ingested",
+    "Processed",
     "RunOutcome",
     "Workspace",
     "clean",
     "ingest",
     "open_workspace",
     "preflight",
+    "process",
     "profile",
     "run_pipeline",
     "store",
@@ -235,14 +240,25 @@ def validate(
     )
 
 
-def clean(raw_profile: Profile, report: ValidationReport) -> CleaningPlan:
-    """Decide each row's fate from the raw findings."""
-    return plan_cleaning(raw_profile.table["id"], report)
+@dataclass
+class Cleaned:
+    """Each row's fate and the profile of the data as it will be stored."""
+
+    plan: CleaningPlan
+    profile: Profile
 
 
-def store(
-    workspace: Workspace, ingested: Ingested, plan: CleaningPlan, raw_profile: Profile
-) -> StoreResult:
+def clean(
+    ingested: Ingested, raw_profile: Profile, report: ValidationReport, config: RunConfig
+) -> Cleaned:
+    """Decide each row's fate from the raw findings and profile the cleaned data (reading
+    back only rows whose pixels are repaired)."""
+    plan = plan_cleaning(raw_profile.table["id"], report)
+    profile = cleaned_profile(raw_profile, plan, ingested.source, batch_rows=config.batch_rows)
+    return Cleaned(plan=plan, profile=profile)
+
+
+def store(workspace: Workspace, ingested: Ingested, plan: CleaningPlan) -> StoreResult:
     """Second streaming pass: shards, quarantine and the manifest with lineage."""
     shards_dir = workspace.path("manifest").parent
     result = write_dataset(
@@ -250,7 +266,6 @@ def store(
         plan,
         shards_dir,
         quarantine_path=workspace.path("quarantine"),
-        raw_profile=raw_profile,
         shard_rows=workspace.config.shard_rows,
         batch_rows=workspace.config.batch_rows,
     )
@@ -433,27 +448,80 @@ def _direct(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def run_pipeline(config: RunConfig, *, stage: StageWrapper = _direct) -> RunOutcome:
-    """Every stage in order. ``stage(name, fn)`` may wrap each stage function: the Prefect
-    flow passes one that turns them into tasks, so both run the same recipe."""
-    started = time.perf_counter()
-    workspace = open_workspace(config)
+def _in_background(wrapped: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Start a (wrapped) stage concurrently; the returned future's ``result()`` waits for it.
+
+    A Prefect task is submitted to its flow's task runner (``Task.submit``), so the UI shows
+    both stages running; a plain function runs on a thread.
+    """
+    submit = getattr(wrapped, "submit", None)
+    if submit is not None:
+        return submit(*args, **kwargs)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataqual-stage")
+    future = pool.submit(wrapped, *args, **kwargs)
+    pool.shutdown(wait=False)  # the thread ends with the stage
+    return future
+
+
+def _settle(future: Any) -> None:
+    """Wait for a background stage whose result no longer matters (the run is failing)."""
+    with contextlib.suppress(BaseException):
+        future.result()
+
+
+@dataclass
+class Processed:
+    """Everything the data stages produced, before outputs are written."""
+
+    ingested: Ingested
+    raw: tuple[Profile, ValidationReport]
+    cleaned: tuple[Profile, ValidationReport]
+    plan: CleaningPlan
+    stored: StoreResult
+
+
+def process(workspace: Workspace, config: RunConfig, *, stage: StageWrapper = _direct) -> Processed:
+    """Ingest, profile, validate the raw data, clean, then store the shards while the
+    cleaned data is validated.
+
+    Writing the shards and validating the cleaned data both need only the cleaning plan and
+    the cleaned profile, so they run at the same time (Parquet encoding and hashing release
+    the GIL; GX holds it).
+    """
+    ingested = stage("ingest", ingest)(config)
+    raw_profile = stage("profile", profile)(ingested, config)
+    raw = stage("validate-raw", validate)(workspace, ingested, raw_profile, stage="raw")
+    cleaned = stage("clean", clean)(ingested, raw[0], raw[1], config)
+    storing = _in_background(stage("store", store), workspace, ingested, cleaned.plan)
+    raw_rows = {str(k): int(v) for k, v in raw_profile.table["split"].value_counts().items()}
     try:
-        ingested = stage("ingest", ingest)(config)
-        raw_profile = stage("profile", profile)(ingested, config)
-        raw = stage("validate-raw", validate)(workspace, ingested, raw_profile, stage="raw")
-        plan = stage("clean", clean)(raw[0], raw[1])
-        stored = stage("store", store)(workspace, ingested, plan, raw_profile)
-        raw_rows = {str(k): int(v) for k, v in raw_profile.table["split"].value_counts().items()}
-        cleaned = stage("validate-cleaned", validate)(
+        validated = stage("validate-cleaned", validate)(
             workspace,
             ingested,
-            stored.cleaned,
+            cleaned.profile,
             stage="cleaned",
             raw_rows=raw_rows,
             thresholds=raw[1].thresholds,
         )
-        summary = stage("report", write_outputs)(workspace, ingested, raw, cleaned, plan, stored)
+    except BaseException:
+        _settle(storing)  # nothing may still write into the staging folder when it is removed
+        raise
+    return Processed(
+        ingested=ingested, raw=raw, cleaned=validated, plan=cleaned.plan, stored=storing.result()
+    )
+
+
+def run_pipeline(config: RunConfig, *, stage: StageWrapper = _direct) -> RunOutcome:
+    """Every stage in order (see :func:`process`), then outputs, training and ``run.json``.
+    ``stage(name, fn)`` may wrap each stage function: the Prefect flow passes one that turns
+    them into tasks, so both run the same recipe."""
+    started = time.perf_counter()
+    workspace = open_workspace(config)
+    try:
+        done = process(workspace, config, stage=stage)
+        summary = stage("report", write_outputs)(
+            workspace, done.ingested, done.raw, done.cleaned, done.plan, done.stored
+        )
         training = (
             stage("train", train_or_refuse)(workspace, summary) if config.train else "skipped"
         )

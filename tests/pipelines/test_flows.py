@@ -9,6 +9,7 @@ import pytest
 
 from dataqual.config import RunConfig
 from dataqual.train.trainer import TrainConfig
+from tests.helpers import rendezvous_store_and_validation
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -90,3 +91,21 @@ def test_stage_tasks_retry_transient_errors_but_not_bad_input() -> None:
     with pytest.raises(SourceError, match="bad IDX magic number"):
         permanent()
     assert calls == ["broken"]
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_flow_writes_shards_while_validating_cleaned_data(
+    sample_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store task is submitted to the flow's task runner and overlaps the cleaned-stage
+    validation task (each waits for the other to start, so a serial flow cannot pass)."""
+    from pipelines.flows import run_flow
+    from prefect.client.orchestration import get_client
+
+    events = rendezvous_store_and_validation(monkeypatch)
+    outcome = run_flow(RunConfig(source=sample_dir, out=tmp_path / "out", train=False))
+    assert outcome.exit_code == 0 and events == ["stored"]
+    with get_client(sync_client=True) as client:
+        tasks = {t.name.rsplit("-", 1)[0]: t for t in client.read_task_runs()}
+    for name in ("ingest", "profile", "validate-raw", "clean", "store", "validate-cleaned"):
+        assert tasks[name].state is not None and tasks[name].state.is_completed(), name

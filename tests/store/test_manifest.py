@@ -31,7 +31,7 @@ def shards(tmp_path: Path) -> tuple[Manifest, Path]:
     plan = plan_cleaning(raw.table["id"], ValidationReport(stage="raw", results=[]))
     out = tmp_path / "out"
     res = write_dataset(source, plan, out, quarantine_path=tmp_path / "q.parquet",
-                        raw_profile=raw, shard_rows=4)
+                        shard_rows=4)
     return res.manifest, out
 
 

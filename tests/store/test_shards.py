@@ -13,10 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from dataqual.checks.base import Action, CheckResult, Severity
-from dataqual.clean import CleaningPlan, plan_cleaning
+from dataqual.clean import CleaningPlan, cleaned_profile, plan_cleaning
 from dataqual.imageset import MISSING_LABEL, ImageBatch, ImageSource, SplitInfo, position_ids
 from dataqual.ingest.idx import IdxSource
-from dataqual.profile import PROFILE_COLUMNS, Profile, profile_batch, profile_batches
+from dataqual.profile import PROFILE_COLUMNS, Profile, profile_batch, profile_batches, thumbnails
 from dataqual.store.schema import shard_schema, table_images
 from dataqual.store.shards import QUARANTINE_SCHEMA, StoreResult, write_dataset
 from dataqual.validate.report import ValidationReport
@@ -58,10 +58,10 @@ def build(tmp_path: Path) -> tuple[IdxSource, Profile, CleaningPlan]:
 
 @pytest.fixture
 def stored(tmp_path: Path) -> tuple[StoreResult, Path]:
-    source, raw, plan = build(tmp_path)
+    source, _, plan = build(tmp_path)
     out = tmp_path / "shards"
     res = write_dataset(source, plan, out, quarantine_path=tmp_path / "quarantine.parquet",
-                        raw_profile=raw, shard_rows=4, batch_rows=5)
+                        shard_rows=4, batch_rows=5)
     return res, out
 
 
@@ -194,24 +194,54 @@ def test_no_temporary_files_are_left(stored: tuple[StoreResult, Path], tmp_path:
         "shards/" + s.path for s in sorted(res.manifest.shards, key=lambda s: s.path)]
 
 
-def test_cleaned_profile_is_kept_rows_with_repaired_rows_profiled_again(
+def test_cleaned_profile_describes_exactly_the_bytes_written(
     stored: tuple[StoreResult, Path], tmp_path: Path
 ) -> None:
-    res, _ = stored
-    cleaned = res.cleaned
-    train_ids, train_images, _ = expected_images("train")
+    """The cleaned profile is derived before the store pass (so the two can run at once):
+    it must equal a fresh profile of what the shards hold."""
+    res, out = stored
+    source, raw, plan = build(tmp_path / "again")
+    cleaned = cleaned_profile(raw, plan, source, batch_rows=5)
+    train_ids, _, _ = expected_images("train")
     test_ids, _, _ = expected_images("test")
     assert cleaned.table["id"].tolist() == train_ids + test_ids
     assert tuple(cleaned.table.columns) == PROFILE_COLUMNS
     assert cleaned.shape == (H, W)
     assert cleaned.thumbs.shape == (12, 196)
-    # every statistic equals a fresh profile of exactly the bytes that were written
-    fresh = profile_batch(_batch("train", train_ids, train_images))
-    mine = cleaned.table[cleaned.table["split"] == "train"].reset_index(drop=True)
-    for column in ("mean", "std", "border_mean", "ink_fraction", "content_hash", "bbox_height"):
-        assert mine[column].tolist() == fresh[column].tolist(), column
+    for split, ids in (("train", train_ids), ("test", test_ids)):
+        shards = read_split(out, res, split)
+        assert shards.column("id").to_pylist() == ids
+        images = table_images(shards, H, W)
+        fresh = profile_batch(_batch(split, ids, images))
+        mine = cleaned.table[cleaned.table["split"] == split].reset_index(drop=True)
+        for column in ("mean", "std", "border_mean", "ink_fraction", "content_hash", "bbox_height"):
+            assert mine[column].tolist() == fresh[column].tolist(), (split, column)
+        assert (cleaned.thumbs[cleaned.table["split"].to_numpy() == split]
+                == thumbnails(images)).all()
     row = train_ids.index("train/5")
+    mine = cleaned.table[cleaned.table["split"] == "train"].reset_index(drop=True)
     assert mine["mean"].iloc[row] == pytest.approx(255 - TRAIN_X[5].mean(), rel=1e-5)
+
+
+def test_cleaned_profile_without_pixel_repairs_does_not_read_the_source(tmp_path: Path) -> None:
+    source, raw, plan = build(tmp_path)
+    no_repair = CleaningPlan(ids=plan.ids, remove=plan.remove, repair=plan.repair,
+                             invert=np.zeros_like(plan.invert), reasons=plan.reasons,
+                             details=plan.details)
+
+    class Unreadable:
+        shape = source.shape
+
+        def splits(self) -> list[SplitInfo]:
+            return source.splits()
+
+        def iter_batches(self, split: str, rows: int = 5) -> Iterator[ImageBatch]:
+            raise AssertionError("read the source")
+
+    cleaned = cleaned_profile(raw, no_repair, Unreadable(), batch_rows=5)  # type: ignore[arg-type]
+    kept = raw.table[~plan.remove[plan.rows_for(raw.table["id"].to_numpy(str))]]
+    assert cleaned.table["id"].tolist() == kept["id"].tolist()
+    assert cleaned.table["mean"].tolist() == kept["mean"].tolist()
 
 
 def _batch(split: str, ids: list[str], images: np.ndarray) -> ImageBatch:
@@ -223,7 +253,7 @@ def test_nothing_removed_writes_an_empty_quarantine(tmp_path: Path) -> None:
     source, raw, _ = build(tmp_path)
     plan = plan_cleaning(raw.table["id"], ValidationReport(stage="raw", results=[]))
     res = write_dataset(source, plan, tmp_path / "out", quarantine_path=tmp_path / "q.parquet",
-                        raw_profile=raw, shard_rows=6, batch_rows=4)
+                        shard_rows=6, batch_rows=4)
     assert [s.rows for s in res.manifest.shards] == [6, 6, 3]
     assert res.quarantine_rows == 0
     q = pq.read_table(tmp_path / "q.parquet")
@@ -234,14 +264,14 @@ def test_nothing_removed_writes_an_empty_quarantine(tmp_path: Path) -> None:
 
 
 def test_failure_midway_leaves_no_temporary_or_quarantine_file(tmp_path: Path) -> None:
-    source, raw, plan = build(tmp_path)
+    source, _, plan = build(tmp_path)
     # a plan that does not know the test split: the store fails when it reaches it
     train_only = CleaningPlan(ids=plan.ids[:12], remove=plan.remove[:12],
                               repair=plan.repair[:12], invert=plan.invert[:12],
                               reasons=plan.reasons, details=plan.details)
     with pytest.raises(KeyError, match="not in the cleaning plan"):
         write_dataset(source, train_only, tmp_path / "out",
-                      quarantine_path=tmp_path / "q.parquet", raw_profile=raw, shard_rows=4,
+                      quarantine_path=tmp_path / "q.parquet", shard_rows=4,
                       batch_rows=5)
     assert not (tmp_path / "q.parquet").exists()
     leftovers = [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
@@ -280,7 +310,7 @@ def test_missing_label_is_null_in_quarantine(tmp_path: Path) -> None:
         result("label_missing", Action.QUARANTINE, ["train/1"], ["label=<NA>"])])
     plan = plan_cleaning(raw.table["id"], report)
     res = write_dataset(source, plan, tmp_path / "out", quarantine_path=tmp_path / "q.parquet",
-                        raw_profile=raw, batch_rows=2)
+                        batch_rows=2)
     q = pq.read_table(tmp_path / "q.parquet")
     assert q.column("id").to_pylist() == ["train/1"]
     assert q.column("label").to_pylist() == [None]

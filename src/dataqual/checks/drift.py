@@ -39,7 +39,7 @@ import pandas as pd
 
 from dataqual.checks.analysis import Analysis, AnalysisContext
 from dataqual.checks.base import Action, CheckResult, Severity
-from dataqual.profile import IMAGE_STATS, Profile
+from dataqual.profile import IMAGE_STATS, Profile, split_mask
 
 __all__ = [
     "DEFAULT_BALANCE_SETTINGS",
@@ -88,9 +88,8 @@ def mean_thumbnails(profile: Profile) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     if len(profile.thumbs) != len(profile.table) or not len(profile.thumbs):
         return out
-    split = profile.table["split"].astype("string").to_numpy(dtype=object)
     for name in [*profile.splits, "*"]:
-        rows = np.ones(len(split), bool) if name == "*" else split == name
+        rows = np.ones(len(profile.table), bool) if name == "*" else profile.rows_of(name)
         out[str(name)] = profile.thumbs[rows].mean(axis=0, dtype=np.float64).round(4).tolist()
     return out
 
@@ -199,8 +198,6 @@ class Drift:
                 ]
             )
         table, ref_table = profile.table, reference.table
-        ref_split = ref_table["split"].astype("string").to_numpy(dtype=object)
-        cur_split = table["split"].astype("string").to_numpy(dtype=object)
         ref_means = _reference_mean_thumbnails(reference)
         measures: dict[str, Callable[..., dict[str, Any]]] = {
             "drift_labels": _labels,
@@ -209,9 +206,10 @@ class Drift:
         }
         results = []
         for split in profile.splits:
-            rows = cur_split == split
-            ref_name = split if (ref_split == split).any() else "*"
-            ref_rows = ref_split == split if ref_name != "*" else np.ones(len(ref_table), bool)
+            rows = split_mask(table, split)
+            ref_rows = split_mask(ref_table, split)
+            ref_name = split if ref_rows.any() else "*"
+            ref_rows = ref_rows if ref_rows.any() else np.ones(len(ref_table), bool)
             cur, ref = table[rows], ref_table[ref_rows]
             found = {name: fn(cur, ref, context, s) for name, fn in measures.items()}
             found["drift_mean_image"] = _mean_image(
@@ -303,10 +301,9 @@ class ClassBalance:
             return Analysis()
         threshold = float(context.spec.min_class_share)
         table = profile.table
-        split = table["split"].astype("string").to_numpy(dtype=object)
         results = []
         for name in profile.splits:
-            labels = table.loc[split == name, "label"]
+            labels = table.loc[profile.rows_of(name), "label"]
             classes = np.asarray(context.spec.classes, np.int64)
             labels = labels.where(labels.isin(classes))  # foreign labels: label_in_classes' finding
             shares = _shares(labels, classes)

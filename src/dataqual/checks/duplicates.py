@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from dataqual.checks.analysis import Analysis, AnalysisContext
 from dataqual.profile import Profile
@@ -25,26 +26,49 @@ class ExactDuplicates:
 
     def analyse(self, profile: Profile, context: AnalysisContext) -> Analysis:
         df = profile.table
-        # Integer codes instead of string keys: grouping 70k rows takes milliseconds.
+        n = len(df)
+        # Integer codes instead of string keys or groupby: milliseconds for 70k rows.
         hashes, _ = pd.factorize(df["content_hash"])
         splits, _ = pd.factorize(df["split"])
-        key = splits.astype(np.int64) * (hashes.max(initial=0) + 1) + hashes
-        ids = df["id"].to_numpy(dtype=object)
-        first_row = pd.Series(np.arange(len(df))).groupby(key, sort=False).transform("min")
-        first = ids[first_row.to_numpy()]
-        duplicate_of = pd.array(np.where(first != ids, first, None), dtype="string")
-        labels = df["label"].astype("Int64").fillna(-1).to_numpy()
-        conflict = pd.Series(labels).groupby(hashes, sort=False).transform("nunique") > 1
-        is_train = (df["split"] == TRAIN_SPLIT).to_numpy()
-        leaks_into = pd.array([None] * len(df), dtype="string")
+        groups = int(hashes.max(initial=-1)) + 1
+        group, first, _ = _first_rows(splits.astype(np.int64) * groups + hashes)
+        first_row = first[group]
+        is_copy = first_row != np.arange(n)
+
+        labels = df["label"].astype("Int64").fillna(-1).to_numpy(dtype=np.int64)
+        codes, _ = pd.factorize(labels)
+        kinds = int(codes.max(initial=-1)) + 1
+        pairs = pd.unique(hashes.astype(np.int64) * kinds + codes)
+        labels_per_hash = np.bincount(pairs // max(kinds, 1), minlength=groups)
+        conflict = labels_per_hash[hashes] > 1 if n else np.zeros(0, bool)
+
+        is_train = (df["split"] == TRAIN_SPLIT).to_numpy(dtype=bool, na_value=False)
+        leak_row = np.full(n, -1, np.int64)
         if is_train.any() and (~is_train).any():
-            evaluation = pd.Series(ids[~is_train]).groupby(hashes[~is_train], sort=False).first()
-            found = pd.Series(hashes[is_train]).map(evaluation)
-            leaks_into[is_train] = pd.array(found.to_numpy(dtype=object), dtype="string")
+            evaluation = np.flatnonzero(~is_train)
+            _, first_seen, seen = _first_rows(hashes[evaluation])
+            first_evaluation = np.full(groups, -1, np.int64)
+            first_evaluation[seen] = evaluation[first_seen]
+            leak_row[is_train] = first_evaluation[hashes[is_train]]
+        ids = pa.array(df["id"], type=pa.string())
         return Analysis(
             columns={
-                "duplicate_of": duplicate_of,
-                "leaks_into": leaks_into,
-                "duplicate_label_conflict": conflict.to_numpy(dtype=bool),
+                "duplicate_of": _ids_at(ids, np.where(is_copy, first_row, -1)),
+                "leaks_into": _ids_at(ids, leak_row),
+                "duplicate_label_conflict": conflict,
             }
         )
+
+
+def _first_rows(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group number of each key (numbered in order of first appearance), the row where each
+    group first appears, and the keys of the groups."""
+    group, uniques = pd.factorize(keys)
+    seen_before = np.maximum.accumulate(np.concatenate([[-1], group[:-1]])) if len(group) else group
+    return group, np.flatnonzero(group > seen_before), uniques
+
+
+def _ids_at(ids: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """``ids[rows]`` as a string column, null where ``rows`` is -1."""
+    taken = ids.take(pa.array(rows, pa.int64(), mask=rows < 0))
+    return pd.array(taken, dtype=pd.StringDtype("pyarrow"))

@@ -46,7 +46,7 @@ def batch_to_table(batch: ImageBatch) -> pa.Table:
     return pa.Table.from_arrays(
         [
             pa.array(batch.ids, type=pa.string()),
-            pa.array(np.full(n, batch.split), type=pa.string()) if n else pa.array([], pa.string()),
+            pa.repeat(pa.scalar(batch.split, pa.string()), n),
             pa.array(batch.labels, type=pa.int64()),
             image_col,
         ],

@@ -8,22 +8,22 @@ one folder per split, each written under a temporary name and renamed.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dataqual.clean import CleaningPlan
+from dataqual.clean import CleaningPlan, apply_repairs
 from dataqual.files import atomic_path, sha256_file
 from dataqual.imageset import DEFAULT_BATCH_ROWS, ImageBatch, ImageSource
-from dataqual.profile import PROFILE_COLUMNS, Profile, profile_batch, thumbnails
 from dataqual.store.manifest import Manifest, ShardEntry, SplitEntry
 from dataqual.store.schema import batch_to_table, shard_schema
-from dataqual.streams import prefetch
+from dataqual.streams import WORKERS, prefetch
 
 __all__ = ["DEFAULT_SHARD_ROWS", "QUARANTINE_SCHEMA", "StoreResult", "write_dataset"]
 
@@ -51,12 +51,55 @@ def QUARANTINE_SCHEMA(height: int, width: int) -> pa.Schema:
 
 @dataclass
 class StoreResult:
-    """What the store pass wrote and the profile of the cleaned data."""
+    """What the store pass wrote."""
 
     manifest: Manifest
-    cleaned: Profile
     quarantine_rows: int
     quarantine_path: Path
+
+
+#: Threads encoding shards. One core is left to the thread that feeds them, and in a
+#: pipeline run to the validation of the cleaned data, which runs beside the store pass.
+SHARD_WORKERS = max(1, WORKERS - 1)
+
+
+class _ShardPool:
+    """Encodes and writes shards on background threads (zstd and Parquet encoding release
+    the GIL), with at most that many shards in flight so memory stays bounded."""
+
+    def __init__(self, workers: int = SHARD_WORKERS) -> None:
+        self._pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="dataqual-shard")
+        self._in_flight: deque[Future[tuple[str, dict[int, int]]]] = deque()
+        self._limit = max(1, workers)
+
+    def submit(self, path: Path, table: pa.Table) -> Future[tuple[str, dict[int, int]]]:
+        while len(self._in_flight) >= self._limit:
+            self._in_flight.popleft().result()
+        future = self._pool.submit(_write_shard, path, table)
+        self._in_flight.append(future)
+        return future
+
+    def close(self) -> None:
+        """Wait for every shard; the first failure is raised after all have stopped."""
+        self._pool.shutdown(wait=True)
+        for future in self._in_flight:
+            future.result()
+        self._in_flight.clear()
+
+    def __enter__(self) -> _ShardPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # On failure no thread may still be writing when the caller removes the staging folder.
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _write_shard(path: Path, table: pa.Table) -> tuple[str, dict[int, int]]:
+    """Write one shard atomically; return its sha256 and label counts."""
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression=COMPRESSION)
+    labels, counts = np.unique(table.column("label").to_numpy(), return_counts=True)
+    return sha256_file(path), dict(zip(labels.tolist(), counts.tolist(), strict=True))
 
 
 @dataclass
@@ -65,10 +108,12 @@ class _SplitWriter:
     split: str
     schema: pa.Schema
     shard_rows: int
+    pool: _ShardPool
     pending: list[pa.Table] = field(default_factory=list)
     pending_rows: int = 0
-    shards: list[ShardEntry] = field(default_factory=list)
-    label_counts: dict[int, int] = field(default_factory=dict)
+    written: list[tuple[Path, int, Future[tuple[str, dict[int, int]]]]] = field(
+        default_factory=list
+    )
 
     def add(self, table: pa.Table) -> None:
         while table.num_rows:
@@ -80,52 +125,22 @@ class _SplitWriter:
                 self.flush()
 
     def flush(self) -> None:
-        if not self.pending_rows and self.shards:
+        if not self.pending_rows and self.written:
             return
         table = pa.concat_tables(self.pending) if self.pending else self.schema.empty_table()
-        rel = Path(self.split) / f"part-{len(self.shards):05d}.parquet"
-        path = self.root / rel
-        with atomic_path(path) as tmp:
-            pq.write_table(table, tmp, compression=COMPRESSION)
-        labels, counts = np.unique(table.column("label").to_numpy(), return_counts=True)
-        for lab, cnt in zip(labels.tolist(), counts.tolist(), strict=True):
-            self.label_counts[lab] = self.label_counts.get(lab, 0) + cnt
-        self.shards.append(
-            ShardEntry(
-                path=rel.as_posix(), split=self.split, rows=table.num_rows, sha256=sha256_file(path)
-            )
-        )
+        rel = Path(self.split) / f"part-{len(self.written):05d}.parquet"
+        self.written.append((rel, table.num_rows, self.pool.submit(self.root / rel, table)))
         self.pending, self.pending_rows = [], 0
 
-
-def _cleaned_profile(
-    raw: Profile, plan: CleaningPlan, tables: list[pd.DataFrame], thumbs: list[np.ndarray]
-) -> Profile:
-    """Raw profile rows that were kept, with re-profiled rows for repaired pixels."""
-    rows = plan.rows_for(raw.table["id"].to_numpy(dtype=str))
-    keep = ~plan.remove[rows]
-    table = raw.table.loc[keep, list(PROFILE_COLUMNS)].reset_index(drop=True)
-    kept_thumbs = raw.thumbs[keep]
-    if tables:
-        fresh = pd.concat(tables, ignore_index=True)
-        where = pd.Index(table["id"]).get_indexer(fresh["id"])
-        stale = np.zeros(len(table), bool)
-        stale[where] = True
-        order = np.argsort(np.concatenate([np.flatnonzero(~stale), where]), kind="stable")
-        table = (
-            pd.concat([table[~stale], fresh], ignore_index=True).iloc[order].reset_index(drop=True)
-        )
-        kept_thumbs = kept_thumbs.copy()
-        kept_thumbs[where] = np.concatenate(thumbs)
-    return Profile(table=table, thumbs=kept_thumbs, shape=raw.shape)
-
-
-def _apply_repairs(batch: ImageBatch, invert: np.ndarray) -> ImageBatch:
-    if not invert.any():
-        return batch
-    images = batch.images.copy()
-    images[invert] = 255 - images[invert]
-    return replace(batch, images=images)
+    def entries(self) -> tuple[list[ShardEntry], dict[int, int]]:
+        """The shards written, in order, and the split's label counts (after ``close``)."""
+        shards, label_counts = [], {}
+        for rel, rows, future in self.written:
+            sha, counts = future.result()
+            shards.append(ShardEntry(path=rel.as_posix(), split=self.split, rows=rows, sha256=sha))
+            for lab, cnt in counts.items():
+                label_counts[lab] = label_counts.get(lab, 0) + cnt
+        return shards, label_counts
 
 
 def _kept_batches(
@@ -142,31 +157,25 @@ def write_dataset(
     out_dir: Path,
     *,
     quarantine_path: Path,
-    raw_profile: Profile,
     shard_rows: int = DEFAULT_SHARD_ROWS,
     batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> StoreResult:
-    """Stream the source again, write kept rows as shards and removed rows to quarantine.
-
-    Returns the manifest (without lineage; the pipeline adds it) and the cleaned profile:
-    the raw profile's kept rows, with the rows whose pixels were repaired profiled again
-    from the images actually written.
-    """
+    """Stream the source again, write kept rows (repairs applied) as shards and removed
+    rows to quarantine. Returns the manifest, without lineage (the pipeline adds it)."""
     h, w = source.shape
     schema = shard_schema(h, w)
     out_dir = Path(out_dir)
     writers: dict[str, _SplitWriter] = {}
-    repaired_tables: list[pd.DataFrame] = []
-    repaired_thumbs: list[np.ndarray] = []
     q_schema = QUARANTINE_SCHEMA(h, w)
     quarantined = 0
     with (
+        _ShardPool() as pool,
         atomic_path(quarantine_path) as q_tmp,
         pq.ParquetWriter(q_tmp, q_schema, compression=COMPRESSION) as qw,
     ):
         for batch, rows in _kept_batches(source, plan, batch_rows):
             writer = writers.setdefault(
-                batch.split, _SplitWriter(out_dir, batch.split, schema, shard_rows)
+                batch.split, _SplitWriter(out_dir, batch.split, schema, shard_rows, pool)
             )
             removed = plan.remove[rows]
             if removed.any():
@@ -188,37 +197,31 @@ def write_dataset(
                 quarantined += len(gone)
             kept = batch.take(~removed) if removed.any() else batch
             inverted = plan.invert[rows][~removed]
-            kept = _apply_repairs(kept, inverted)
-            writer.add(batch_to_table(kept))
-            if inverted.any():
-                changed = kept.take(inverted)
-                repaired_tables.append(profile_batch(changed))
-                repaired_thumbs.append(thumbnails(changed.images))
-    for writer in writers.values():
-        writer.flush()
-    splits = {
-        name: SplitEntry(
-            rows=sum(s.rows for s in wr.shards),
-            label_counts={str(k): v for k, v in sorted(wr.label_counts.items())},
-        )
-        for name, wr in writers.items()
-    }
+            writer.add(batch_to_table(apply_repairs(kept, inverted)))
+        for writer in writers.values():
+            writer.flush()
+        pool.close()
+    written = {name: wr.entries() for name, wr in writers.items()}
     manifest = Manifest(
         height=h,
         width=w,
-        splits=splits,
-        shards=[s for wr in writers.values() for s in wr.shards],
+        splits={
+            name: SplitEntry(
+                rows=sum(s.rows for s in shards),
+                label_counts={str(k): v for k, v in sorted(counts.items())},
+            )
+            for name, (shards, counts) in written.items()
+        },
+        shards=[s for shards, _ in written.values() for s in shards],
     )
-    cleaned = _cleaned_profile(raw_profile, plan, repaired_tables, repaired_thumbs)
     log.info(
         "stored %d rows in %d shards, quarantined %d",
-        cleaned.table.shape[0],
+        sum(s.rows for s in manifest.shards),
         len(manifest.shards),
         quarantined,
     )
     return StoreResult(
         manifest=manifest,
-        cleaned=cleaned,
         quarantine_rows=quarantined,
         quarantine_path=Path(quarantine_path),
     )

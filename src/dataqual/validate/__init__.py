@@ -108,13 +108,15 @@ def validate_profile(
         thresholds = robust_thresholds(table, rules, profile.shape)
     raw_rows = raw_rows or {str(k): int(v) for k, v in table["split"].value_counts().items()}
 
-    def run(frame: pd.DataFrame, suite: Suite, split: str | None, row_level: bool) -> None:
+    def run(frame: pd.DataFrame, group: list[Suite], split: str | None, row_level: bool) -> None:
+        if not group:
+            return
         partitions, why = reference_partitions(reference, split, list(spec.classes), frame)
         params = split_parameters(spec, split, profile.shape, raw_rows) | thresholds.values
         results.extend(
             validator.validate(
                 frame,
-                suite,
+                group,
                 stage=stage,
                 split=split,
                 parameters=params | partitions,
@@ -123,15 +125,14 @@ def validate_profile(
             )
         )
 
-    # Row-level expectations do not depend on the split: one GX run over all rows. Aggregate
-    # ones (row counts, classes present) run per split, on just the columns they read.
-    for suite in suites:
-        run(table, suite, None, True)
-        if suite.meta.scope == "dataset":
-            run(table, suite, None, False)
-            continue
-        for split in enriched.splits:
-            run(table[table["split"] == split].reset_index(drop=True), suite, split, False)
+    # One GX run per scope with every suite folded in (GX's cost is per run and per
+    # expectation). Row-level expectations do not depend on the split: one run over all rows.
+    # Aggregate ones (row counts, classes present) run per split, on just the rows of it.
+    run(table, suites, None, True)
+    run(table, [s for s in suites if s.meta.scope == "dataset"], None, False)
+    per_split = [s for s in suites if s.meta.scope == "split"]
+    for split in enriched.splits if per_split else []:
+        run(table[table["split"] == split].reset_index(drop=True), per_split, split, False)
     log.info(
         "%s validation: %d checks, %d failed",
         stage,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,12 @@ log = logging.getLogger(__name__)
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 _SITE = "dataqual"
-_RESULT_FORMAT = {"result_format": "COMPLETE", "unexpected_index_column_names": ["id"]}
+#: Every failing row's id; no pandas query string for them (GX builds one per expectation).
+_RESULT_FORMAT = {
+    "result_format": "COMPLETE",
+    "unexpected_index_column_names": ["id"],
+    "return_unexpected_index_query": False,
+}
 
 
 def _parameters_of(kwargs: Any) -> set[str]:
@@ -60,17 +66,26 @@ def _resolve(value: Any, parameters: dict[str, Any]) -> Any:
     return value
 
 
-def _tagged(expectation: dict[str, Any], index: int, parameters: dict[str, Any]) -> dict[str, Any]:
+def _tagged(
+    expectation: dict[str, Any], index: int, parameters: dict[str, Any], suite: str
+) -> dict[str, Any]:
     """A copy with its parameters filled in (so Data Docs show the values judged by, e.g.
-    the declared row count or the reference's distribution) and our index in ``meta``."""
+    the declared row count or the reference's distribution), its suite and our index in
+    ``meta``."""
     tagged = copy.deepcopy(expectation)
     tagged["kwargs"] = _resolve(tagged["kwargs"], parameters)
-    tagged.setdefault("meta", {})[_TAG] = index
+    meta = tagged.setdefault("meta", {})
+    meta[_TAG] = index
+    meta["suite"] = suite
     return tagged
 
 
 class GxValidator:
-    """Validates profile DataFrames with GX suites; results accumulate for one Data Docs site."""
+    """Validates profile DataFrames with GX suites; results accumulate for one Data Docs site.
+
+    One pandas asset and batch definition serve every run (the frame is a run parameter):
+    registering them anew per run rewrites GX's project configuration each time.
+    """
 
     def __init__(self, docs_dir: Path | None = None) -> None:
         import great_expectations as gx  # heavy: imported only when validation runs
@@ -78,7 +93,8 @@ class GxValidator:
         self._gx = gx
         self._context = gx.get_context(mode="ephemeral")
         self._context.variables.progress_bars = {"globally": False}  # type: ignore[assignment]
-        self._source = self._context.data_sources.add_pandas("profiles")
+        asset = self._context.data_sources.add_pandas("profiles").add_dataframe_asset("profile")
+        self._batch = asset.add_batch_definition_whole_dataframe("whole")
         self._docs_dir = Path(docs_dir) if docs_dir else None
         if self._docs_dir is not None:
             self._context.add_data_docs_site(
@@ -97,7 +113,7 @@ class GxValidator:
     def validate(
         self,
         table: pd.DataFrame,
-        suite: Suite,
+        suites: Suite | Sequence[Suite],
         *,
         stage: str,
         split: str | None,
@@ -105,46 +121,58 @@ class GxValidator:
         row_level: bool | None = None,
         notes: dict[str, str] | None = None,
     ) -> list[CheckResult]:
-        """Run the suite's expectations for ``stage`` on ``table``; unresolvable ones are skipped.
+        """Run the suites' expectations for ``stage`` on ``table`` in one GX validation;
+        unresolvable ones are skipped.
 
         ``row_level`` selects map expectations (True), aggregate ones (False) or all (None).
-        Only the columns the expectations read are handed to GX: its per-run cost grows
-        with the table's width.
+        Several suites are folded into one GX run (named ``dataqual.<stage>_<split>``, each
+        expectation's meta naming its suite): GX's cost is per run and per expectation, not
+        per row. Only the columns the expectations read are handed to GX: its per-run cost
+        grows with the table's width.
         """
         gx = self._gx
-        selected = suite.for_stage(stage, row_level=row_level)  # type: ignore[arg-type]
-        runnable: list[tuple[dict[str, Any], ExpectationMeta]] = []
+        suites = [suites] if isinstance(suites, Suite) else list(suites)
+        runnable: list[tuple[dict[str, Any], ExpectationMeta, Suite]] = []
         results: list[CheckResult] = []
-        for exp, meta in selected:
-            missing = sorted(p for p in _parameters_of(exp["kwargs"]) if parameters.get(p) is None)
-            if missing:
-                why = "; ".join((notes or {}).get(p, f"not declared: {p}") for p in missing)
-                results.append(self._skipped(meta, suite, stage, split, why))
-            else:
-                runnable.append((exp, meta))
+        for suite in suites:
+            for exp, meta in suite.for_stage(stage, row_level=row_level):  # type: ignore[arg-type]
+                params = _parameters_of(exp["kwargs"])
+                missing = sorted(p for p in params if parameters.get(p) is None)
+                if missing:
+                    why = "; ".join((notes or {}).get(p, f"not declared: {p}") for p in missing)
+                    results.append(self._skipped(meta, suite, stage, split, why))
+                else:
+                    runnable.append((exp, meta, suite))
         if not runnable:
             return results
         label = f"{stage}_{split or 'all'}" + {None: "", True: "_rows", False: "_table"}[row_level]
-        name = self._unique(f"{suite.name}.{label}")
+        prefix = suites[0].name if len(suites) == 1 else "dataqual"
+        name = self._unique(f"{prefix}.{label}")
         gx_suite = gx.ExpectationSuite(
             name=name,
-            expectations=[_tagged(e, i, parameters) for i, (e, _) in enumerate(runnable)],
-            meta={"dataqual": suite.meta.model_dump(), "source_file": suite.path.name},
+            expectations=[
+                _tagged(e, i, parameters, s.name) for i, (e, _, s) in enumerate(runnable)
+            ],
+            meta={
+                "dataqual": {
+                    s.name: {**s.meta.model_dump(), "source_file": s.path.name} for s in suites
+                }
+            },
         )
         gx_suite = self._context.suites.add(gx_suite)
-        asset = self._source.add_dataframe_asset(name=name.replace(".", "_"))
-        batch_def = asset.add_batch_definition_whole_dataframe("profile")
         vd = self._context.validation_definitions.add(
-            gx.ValidationDefinition(name=name, data=batch_def, suite=gx_suite)
+            gx.ValidationDefinition(name=name, data=self._batch, suite=gx_suite)
         )
-        needed = ["id", *sorted(set().union(*(columns_of(e) for e, _ in runnable)) - {"id"})]
+        read = set().union(*(columns_of(e) for e, _, _ in runnable))
+        # Row ids only where failing rows are named (GX fingerprints every column it gets).
+        needed = ["id", *sorted(read - {"id"})] if row_level is not False else sorted(read)
         run = vd.run(
             batch_parameters={"dataframe": _gx_friendly(table[[c for c in needed if c in table]])},
-            result_format=_RESULT_FORMAT,
+            result_format=_RESULT_FORMAT if row_level is not False else "SUMMARY",
         )
         # GX orders results by how it computes metrics, not as listed: match them by our tag.
         by_index = {int(res.expectation_config.meta[_TAG]): res for res in run.results}
-        for i, (_, meta) in enumerate(runnable):
+        for i, (_, meta, suite) in enumerate(runnable):
             results.append(self._convert(by_index[i], meta, suite, stage, split, len(table)))
         return results
 
