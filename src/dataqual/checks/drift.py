@@ -355,8 +355,9 @@ def reference_partitions(
         why = "no reference profile to compare with (run with --reference PROFILE.parquet)"
         return dict.fromkeys(names), dict.fromkeys(names, why)
     table = reference.table
-    if split is not None and (table["split"] == split).any():
-        table = table[table["split"] == split]
+    rows = split_mask(table, split) if split is not None else None
+    if rows is not None and rows.any():
+        table = table[rows]
     labels = pd.to_numeric(table["label"], errors="coerce").dropna().astype(int).to_numpy()
     values = set(classes) | set(labels.tolist())
     if current is not None and "label" in current:

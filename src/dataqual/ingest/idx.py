@@ -22,6 +22,7 @@ import numpy as np
 
 from dataqual.errors import FormatError, SourceError, TruncatedError
 from dataqual.imageset import DEFAULT_BATCH_ROWS, ImageBatch, SplitInfo, position_ids
+from dataqual.ingest.split import order_splits
 
 __all__ = ["IdxHeader", "IdxSource", "find_idx_pairs", "read_idx_header"]
 
@@ -240,8 +241,10 @@ class IdxSource:
         return self._shape
 
     def splits(self) -> list[SplitInfo]:
-        order = sorted(self._pairs, key=lambda s: (s != "train", s != "test", s))
-        return [SplitInfo(s, self._headers[s][0].count, self._pairs[s]) for s in order]
+        return [
+            SplitInfo(s, self._headers[s][0].count, self._pairs[s])
+            for s in order_splits(self._pairs)
+        ]
 
     def files(self) -> list[Path]:
         return [p for pair in self._pairs.values() for p in pair]

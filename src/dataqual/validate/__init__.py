@@ -132,7 +132,7 @@ def validate_profile(
     run(table, [s for s in suites if s.meta.scope == "dataset"], None, False)
     per_split = [s for s in suites if s.meta.scope == "split"]
     for split in enriched.splits if per_split else []:
-        run(table[table["split"] == split].reset_index(drop=True), per_split, split, False)
+        run(enriched.split(split).reset_index(drop=True), per_split, split, False)
     log.info(
         "%s validation: %d checks, %d failed",
         stage,
