@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from dataqual import __version__
 from dataqual.errors import DataqualError, ValidationFailed
+from dataqual.imageset import DEFAULT_MAX_IMAGE_SIDE
 from dataqual.store.shards import DEFAULT_SHARD_ROWS
 from dataqual.train.trainer import TrainConfig
 from pipelines.prefect_env import configure_prefect
@@ -136,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_shape,
         help="image size HxW for CSV, image folders and Parquet (e.g. 28x28; default: inferred)",
     )
+    run.add_argument(
+        "--max-image-side",
+        type=_positive_int,
+        default=DEFAULT_MAX_IMAGE_SIDE,
+        help="refuse images taller or wider than this many pixels, before reading them "
+        f"(default: {DEFAULT_MAX_IMAGE_SIDE})",
+    )
     run.add_argument("--label-column", help="Parquet sources: the label column")
     run.add_argument("--image-column", help="Parquet sources: the image column")
     run.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
@@ -206,6 +214,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         shape=args.shape,
         label_column=args.label_column,
         image_column=args.image_column,
+        max_image_side=args.max_image_side,
         out=args.out,
         overwrite=args.overwrite,
         suites_dir=args.suites,
@@ -225,6 +234,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"{s['status']}: {c['rows']} rows, {c['kept']} kept, {c['repaired']} repaired, "
         f"{c['quarantined']} quarantined; training {s['training']}"
     )
+    if outcome.failures:
+        print(f"failed checks: {', '.join(outcome.failures)}")
     print(f"run.json: {outcome.run_json}")
     return outcome.exit_code
 
@@ -279,6 +290,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except ValidationError as exc:
         print(f"dataqual: error: invalid settings: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        if exc.filename is None:  # not about a path the user gave: a bug or the machine
+            log.exception("internal error")
+            return EXIT_INTERNAL
+        print(f"dataqual: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("dataqual: interrupted", file=sys.stderr)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from dataqual.checks.base import Action
-from dataqual.imageset import DEFAULT_BATCH_ROWS, ImageBatch, ImageSource
+from dataqual.imageset import DEFAULT_BATCH_ROWS, DEFECT_NAMES, ImageBatch, ImageSource
 from dataqual.profile import PROFILE_COLUMNS, Profile, profile_batch, thumbnails
 from dataqual.validate.report import ValidationReport
 
@@ -110,6 +110,25 @@ def apply_repairs(batch: ImageBatch, invert: np.ndarray) -> ImageBatch:
     return replace(batch, images=images)
 
 
+def _as_stored(table: pd.DataFrame, repaired: np.ndarray) -> pd.DataFrame:
+    """Profile rows as their repaired images are stored: the reader's repairs (clip, rescale,
+    resize, convert, ...) are done, so their defect counters are 0, and the source min/max
+    become those of the stored pixels (clip and round are monotone, so
+    ``clip(rint(source min))`` is the stored image's min; a rescaled row is scaled first)."""
+    table = table.reset_index(drop=True)
+    if not repaired.any():
+        return table
+    table = table.copy()
+    scale = np.where(table["defect_rescaled"].to_numpy()[repaired] > 0, 255.0, 1.0)
+    for column in ("pixel_min", "pixel_max"):
+        values = table[column].to_numpy(dtype=np.float64)[repaired]
+        stored = np.clip(np.rint(values * scale), 0, 255)
+        table.loc[repaired, column] = stored.astype(table[column].dtype, copy=False)
+    for name in DEFECT_NAMES:
+        table.loc[repaired, f"defect_{name}"] = 0
+    return table
+
+
 def cleaned_profile(
     raw: Profile,
     plan: CleaningPlan,
@@ -127,7 +146,7 @@ def cleaned_profile(
     ids = pd.Index(raw.table["id"].to_numpy(dtype=object), dtype=object)
     rows = np.arange(len(ids)) if plan.ids.equals(ids) else plan.rows_for(ids.to_numpy())
     keep = ~plan.remove[rows]
-    table = raw.table.loc[keep, list(PROFILE_COLUMNS)].reset_index(drop=True)
+    table = _as_stored(raw.table.loc[keep, list(PROFILE_COLUMNS)], plan.repair[rows][keep])
     thumbs = raw.thumbs[keep]
     if not plan.invert.any():
         return Profile(table=table, thumbs=thumbs, shape=raw.shape)
@@ -145,6 +164,7 @@ def cleaned_profile(
     stale = np.zeros(len(table), bool)
     stale[where] = True
     order = np.argsort(np.concatenate([np.flatnonzero(~stale), where]), kind="stable")
+    fresh = _as_stored(fresh, np.ones(len(fresh), bool))
     table = pd.concat([table[~stale], fresh], ignore_index=True).iloc[order].reset_index(drop=True)
     thumbs = thumbs.copy()
     thumbs[where] = np.concatenate(fresh_thumbs)

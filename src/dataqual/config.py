@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dataqual.imageset import DEFAULT_BATCH_ROWS
+from dataqual.imageset import DEFAULT_BATCH_ROWS, DEFAULT_MAX_IMAGE_SIDE
 from dataqual.ingest.split import SplitSpec
 from dataqual.store.shards import DEFAULT_SHARD_ROWS
 from dataqual.train.trainer import TrainConfig
@@ -34,6 +34,12 @@ class RunConfig(BaseModel):
     )
     label_column: str | None = Field(None, description="Parquet: the label column.")
     image_column: str | None = Field(None, description="Parquet: the image column.")
+    max_image_side: int = Field(
+        DEFAULT_MAX_IMAGE_SIDE,
+        ge=1,
+        description="Largest image height or width accepted; larger images are refused "
+        "before anything is allocated.",
+    )
     out: Path = Field(description="Output folder of the run.")
     overwrite: bool = Field(False, description="Replace an existing run in `out`.")
     suites_dir: Path | None = Field(
@@ -64,7 +70,21 @@ class RunConfig(BaseModel):
             "label_column": self.label_column,
             "image_column": self.image_column,
         }
-        return {k: v for k, v in options.items() if v is not None}
+        return {k: v for k, v in options.items() if v is not None} | {
+            "max_image_side": self.max_image_side
+        }
+
+    def inputs(self) -> list[Path]:
+        """Every path the run reads; ``out`` may not be, hold or lie inside any of them."""
+        paths = (
+            self.source,
+            self.reference,
+            self.suites_dir,
+            self.spec_file,
+            self.mirror,
+            self.cache_dir,
+        )
+        return [p for p in paths if p is not None]
 
     @model_validator(mode="after")
     def _one_source(self) -> RunConfig:

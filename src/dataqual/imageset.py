@@ -15,6 +15,7 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_BATCH_ROWS",
+    "DEFAULT_MAX_IMAGE_SIDE",
     "MISSING_LABEL",
     "ImageBatch",
     "ImageSource",
@@ -24,6 +25,11 @@ __all__ = [
 
 #: Rows per chunk: large enough for vectorised work, small enough to bound memory.
 DEFAULT_BATCH_ROWS = 16_384
+
+#: Largest image height or width a run accepts by default (``--max-image-side``): 9x MNIST's
+#: side, and small enough that one chunk of images and the profile's per-image work stay
+#: bounded on a laptop. Larger images are refused before anything is allocated.
+DEFAULT_MAX_IMAGE_SIDE = 256
 
 #: Label value for a record whose label is absent or unreadable.
 MISSING_LABEL = -1
@@ -35,6 +41,9 @@ DEFECT_NAMES = (
     "unreadable",  # the record could not be decoded at all (image is all zeros)
     "wrong_shape",  # the image had another size (resized to the dataset shape)
     "wrong_mode",  # the image was not 8-bit grayscale (converted)
+    "rescaled",  # values came in another range (float 0..1, 16-bit) and were scaled to 0..255
+    "reoriented",  # the file's EXIF orientation was applied (rotated/flipped upright)
+    "from_alpha",  # the image was drawn in the alpha channel only; ink taken from alpha
 )
 
 

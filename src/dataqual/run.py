@@ -25,16 +25,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from dataqual import __version__
 from dataqual.checks.base import Severity
 from dataqual.checks.drift import MEAN_THUMBNAILS_ATTR, mean_thumbnails
 from dataqual.clean import CleaningPlan, cleaned_profile, plan_cleaning
 from dataqual.config import RunConfig
-from dataqual.errors import OutputError, ValidationFailed
+from dataqual.errors import OutputError, SourceError, ValidationFailed
 from dataqual.files import make_dir_public, sha256_file, write_json
 from dataqual.imageset import ImageSource
 from dataqual.ingest import detect_format, open_source
+from dataqual.ingest.paths import file_problem
+from dataqual.ingest.split import order_splits
+from dataqual.outdir import RUN_JSON, check_output
 from dataqual.profile import THUMB_SIDE, Profile, profile_batches
 from dataqual.spec import DatasetSpec, infer_spec, load_spec, spec_from_registry
 from dataqual.store.manifest import Lineage, SourceFile, SuiteRef
@@ -81,7 +86,6 @@ ARTEFACTS = {
     "profile": "profile.parquet",
     "label_issues": "label_issues.parquet",
 }
-RUN_JSON = "run.json"
 
 
 @dataclass
@@ -115,6 +119,12 @@ class Ingested:
     suites: list[Suite]
     reference: Profile | None = None
 
+    @property
+    def splits(self) -> list[str]:
+        """Every split to judge: those the source has and those the spec declares, so a
+        split that is missing or that cleaning empties fails instead of going unjudged."""
+        return order_splits({s.name for s in self.source.splits()} | set(self.spec.expected_rows))
+
 
 @dataclass
 class RunOutcome:
@@ -124,26 +134,26 @@ class RunOutcome:
     exit_code: int
     run_json: Path
     summary: dict[str, Any]
+    failures: list[str] = field(default_factory=list)  # "check (split)" of each blocking check
 
 
 def open_workspace(config: RunConfig) -> Workspace:
     """Check that ``out`` may be written and create a staging folder beside it."""
-    preflight_output(config)
-    out = Path(config.out).absolute()
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = preflight_output(config)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create its folder: {exc.strerror or exc}") from exc
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     make_dir_public(staging)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     return Workspace(out=out, staging=staging, config=config, started=started)
 
 
-def preflight_output(config: RunConfig) -> None:
-    """Refuse an ``out`` that is a file, or a non-empty folder unless overwriting."""
-    out = Path(config.out).absolute()
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not config.overwrite:
-        raise OutputError(f"{out}: folder is not empty; choose another --out or pass --overwrite")
+def preflight_output(config: RunConfig) -> Path:
+    """The absolute ``out`` if a run may write it (see :func:`dataqual.outdir.check_output`):
+    absent, empty, or an earlier run with ``overwrite``; never an input or near one."""
+    return check_output(config.out, overwrite=config.overwrite, inputs=config.inputs())
 
 
 def preflight(config: RunConfig) -> None:
@@ -153,6 +163,8 @@ def preflight(config: RunConfig) -> None:
     """
     preflight_output(config)
     load_suites(config.suites_dir)
+    if config.reference is not None:
+        read_reference(config.reference, shape=(0, 0), columns=["split"])
     if config.spec_file is not None:
         load_spec(config.spec_file)
     if config.source is not None:
@@ -185,11 +197,7 @@ def ingest(config: RunConfig) -> Ingested:
         spec = spec_override or _identified_spec(source) or infer_spec(source, location)
     reference = None
     if config.reference is not None:  # read once, used by both validation stages
-        reference = Profile(
-            table=pd.read_parquet(config.reference),
-            thumbs=np.zeros((0, THUMB_SIDE**2), np.uint8),
-            shape=source.shape,
-        )
+        reference = read_reference(config.reference, shape=source.shape)
     return Ingested(
         source=MemoizedSource(source, config.memo_bytes),
         spec=spec,
@@ -198,6 +206,34 @@ def ingest(config: RunConfig) -> Ingested:
         suites=suites,
         reference=reference,
     )
+
+
+#: Columns a drift reference must have (a ``profile.parquet`` written by a run has them all).
+REFERENCE_COLUMNS = ("split", "label", "mean")
+
+
+def read_reference(
+    path: Path, *, shape: tuple[int, int], columns: list[str] | None = None
+) -> Profile:
+    """A reference profile read from ``profile.parquet`` of an earlier run; anything else
+    (not Parquet, a folder, no profile columns) is a :class:`SourceError` naming the file."""
+    path = Path(path)
+    hint = "give the profile.parquet of an earlier run"
+    problem = file_problem(path)
+    if problem is not None:
+        raise SourceError(path, f"reference {problem}", hint=hint)
+    try:
+        names = pq.read_schema(path).names
+        table = pd.read_parquet(path, columns=columns)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise SourceError(
+            path, f"reference is not a readable Parquet file ({exc})", hint=hint
+        ) from exc
+    missing = [c for c in REFERENCE_COLUMNS if c not in names]
+    if missing:
+        problem = f"not a dataqual profile: no column {', '.join(missing)}"
+        raise SourceError(path, problem, hint=hint)
+    return Profile(table=table, thumbs=np.zeros((0, THUMB_SIDE**2), np.uint8), shape=shape)
 
 
 def _identified_spec(source: ImageSource) -> DatasetSpec | None:
@@ -212,7 +248,16 @@ def profile(ingested: Ingested, config: RunConfig) -> Profile:
     """First streaming pass: the per-image profile of every split."""
     src = ingested.source
     batches = chain.from_iterable(src.iter_batches(s.name, config.batch_rows) for s in src.splits())
-    return profile_batches(prefetch(batches), src.shape)
+    prof = profile_batches(prefetch(batches), src.shape)
+    duplicated = prof.table["id"].duplicated()
+    if duplicated.any():  # every later stage keys rows by id
+        first = prof.table["id"][duplicated].iloc[0]
+        raise SourceError(
+            src.description,
+            f"record id {first!r} occurs more than once ({int(duplicated.sum())} repeated ids)",
+            hint="each record needs a unique id within the dataset",
+        )
+    return prof
 
 
 def validate(
@@ -237,6 +282,7 @@ def validate(
         raw_rows=raw_rows,
         reference=ingested.reference,
         thresholds=thresholds,
+        splits=ingested.splits,
     )
 
 
@@ -275,9 +321,10 @@ def store(workspace: Workspace, ingested: Ingested, plan: CleaningPlan) -> Store
 
 
 def _lineage(ingested: Ingested) -> Lineage:
-    files = [
+    files = [  # readers list only regular files inside the source; this guards the hash
         SourceFile(path=str(p), bytes=p.stat().st_size, sha256=sha256_file(p))
         for p in ingested.source.files()
+        if file_problem(p) is None
     ]
     suites = [
         SuiteRef(name=s.name, version=s.version, file=s.path.name, sha256=sha256_file(s.path))
@@ -433,7 +480,8 @@ def finish(
         "dataqual_version": __version__,
     }
     write_json(workspace.staging / RUN_JSON, run)
-    out = workspace.out
+    config = workspace.config
+    out = check_output(workspace.out, overwrite=config.overwrite, inputs=config.inputs())
     old = None
     if out.exists():
         old = out.with_name(f".{out.name}.old-{os.getpid()}-{time.time_ns()}")
@@ -441,7 +489,22 @@ def finish(
     workspace.staging.rename(out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-    return RunOutcome(status=status, exit_code=exit_code, run_json=out / RUN_JSON, summary=run)
+    return RunOutcome(
+        status=status,
+        exit_code=exit_code,
+        run_json=out / RUN_JSON,
+        summary=run,
+        failures=_failures(summary),
+    )
+
+
+def _failures(summary: dict[str, Any]) -> list[str]:
+    """Each check that makes the run fail, as ``name (split)``, raw stage first."""
+    failed = [*summary["blocking"]] + [
+        c for c in summary["cleaned"]["checks"] if not c["success"] and c["severity"] == "error"
+    ]
+    names = (f"{c['name']} ({c['split'] or 'all'})" for c in failed)
+    return list(dict.fromkeys(names))
 
 
 def _direct(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -249,13 +249,17 @@ def one_bad(name: str, payload: bytes | Callable[[Path], None], label: str = "3"
 
 
 def flagged(name: str, unreadable: int = 0, wrong_shape: int = 0, wrong_mode: int = 0,
-            image: np.ndarray | None = None) -> Callable[[dict[str, ImageBatch]], None]:
-    """The row ``train/3/<name>`` has exactly these flags; the 8 good rows have none."""
+            image: np.ndarray | None = None, **others: int
+            ) -> Callable[[dict[str, ImageBatch]], None]:
+    """The row ``train/3/<name>`` has exactly these flags (``others``: more counters, e.g.
+    ``rescaled=1``); every other counter is 0 there and the 8 good rows have none."""
     def check(got: dict[str, ImageBatch]) -> None:
         b = got["train"]
         assert len(b) == 9
         row = b.ids.tolist().index(f"train/3/{name}")
-        want = {"unreadable": unreadable, "wrong_shape": wrong_shape, "wrong_mode": wrong_mode}
+        want = dict.fromkeys(b.defects, 0) | {"unreadable": unreadable,
+                                              "wrong_shape": wrong_shape,
+                                              "wrong_mode": wrong_mode} | others
         assert {k: int(v[row]) for k, v in b.defects.items()} == want
         assert {k: int(v.sum()) for k, v in b.defects.items()} == want
         assert b.labels[row] == 3
@@ -326,6 +330,18 @@ def _grey_rgb() -> bytes:
     return h.png_bytes(X[0], mode="RGB")
 
 
+def _dev_zero(link: Path) -> None:
+    link.symlink_to("/dev/zero")
+
+
+def _seven_twice(tmp: Path) -> Path:
+    def add(root: Path) -> None:
+        for name in ("7", "07"):
+            (root / "train" / name).mkdir(exist_ok=True)
+            (root / "train" / name / "x.png").write_bytes(h.png_bytes(X[0]))
+    return image_root(tmp, add)
+
+
 IMAGE_CASES = [
     Case("img-corrupt-png", one_bad("bad.png", h.png_bytes(X[0])[:70]),
          check=flagged("bad.png", unreadable=1)),
@@ -348,7 +364,12 @@ IMAGE_CASES = [
          check=flagged("big.png", wrong_shape=1, image=np.full((28, 28), 200, np.uint8))),
     Case("img-rgb-mode", one_bad("rgb.png", _grey_rgb()),
          check=flagged("rgb.png", wrong_mode=1, image=X[0])),
-    Case("img-16-bit", one_bad("deep.png", _png16), check=flagged("deep.png", wrong_mode=1)),
+    Case("img-dev-zero-link", one_bad("zero.png", _dev_zero),
+         check=flagged("zero.png", unreadable=1)),
+    Case("img-16-bit", one_bad("deep.png", _png16),
+         check=flagged("deep.png", rescaled=1, image=X[0])),
+    Case("img-7-and-07-folders", _seven_twice, FormatError,
+         ("imgs", "train/07", "train/7", "label 7")),
     Case("img-dir-symlink-out-of-root", _dir_link_out, SourceError, ("77", "outside")),
     Case("img-duplicate-names-across-splits", _dup_names, check=_check_dups),
     Case("img-mixed-layout", _mixed_layout, FormatError, ("imgs", "mixes class folders")),
@@ -404,9 +425,11 @@ def _npz_text_zip(tmp: Path) -> Path:
 
 def _check_float_npz(got: dict[str, ImageBatch]) -> None:
     b = got["train"]
-    assert b.defects["pixels_out_of_range"].tolist() == [784, 0, 1]
+    # row 0 (all 0.6) is a float image in 0..1: scaled to 153, counted as rescaled
+    assert b.defects["pixels_out_of_range"].tolist() == [0, 0, 1]
+    assert b.defects["rescaled"].tolist() == [1, 0, 0]
     assert b.defects["missing_pixels"].tolist() == [0, 0, 1]
-    assert b.images[0].max() == 1 and b.images[1].max() == 255
+    assert b.images[0].max() == b.images[0].min() == 153 and b.images[1].max() == 255
     assert b.raw_min.tolist() == [0.6, 0.0, -2.0] and b.raw_max.tolist() == [0.6, 255.0, 0.0]
     assert b.labels.tolist() == [1, MISSING_LABEL, 2]
 
@@ -416,7 +439,33 @@ _FLOATS[0] = 0.6
 _FLOATS[1, 0, 0] = 255
 _FLOATS[2, 0, 0], _FLOATS[2, 0, 1] = np.nan, -2
 
+def _npz_fortran(tmp: Path) -> Path:
+    path = tmp / "f.npz"
+    np.savez(path, x_train=np.asfortranarray(X), y_train=Y)
+    return path
+
+
+def _check_fortran_labels(got: dict[str, ImageBatch]) -> None:
+    # a Fortran-ordered 1-D (or (n, 1)) array has the row-major layout: read as usual
+    assert got["train"].labels.tolist() == Y.tolist()
+    assert np.array_equal(got["train"].images, X)
+
+
+def _npz_fortran_labels(tmp: Path) -> Path:
+    path = tmp / "fl.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        for key, arr, fortran in (("x_train", X, False), ("y_train", Y[:, None], True)):
+            buf = io.BytesIO()
+            npformat.write_array_header_1_0(
+                buf, {"descr": arr.dtype.str, "fortran_order": fortran, "shape": arr.shape})
+            zf.writestr(f"{key}.npy", buf.getvalue() + arr.tobytes())
+    return path
+
+
 NPZ_CASES = [
+    Case("npz-fortran-order-refused", _npz_fortran, FormatError,
+         ("f.npz", "'x_train'", "Fortran", "np.ascontiguousarray")),
+    Case("npz-fortran-column-labels-read", _npz_fortran_labels, check=_check_fortran_labels),
     Case("npz-object-array", npz(x_train=np.array([{"a": 1}] * 2, dtype=object), y_train=Y[:2]),
          FormatError, ("m.npz", "'x_train'", "Python objects")),
     Case("npz-object-labels", npz(x_train=X[:2], y_train=np.array([1, "a"], dtype=object)),

@@ -164,7 +164,8 @@ def test_csv_any_bytes(raw: bytes, gz: bool, cut: int, shape: tuple[int, int] | 
 def test_csv_cleaning_matches_numpy(values: list[list[float | int | None]],
                                     labels: list[int]) -> None:
     """Well-formed rows: images, defect counts and raw ranges are exactly the clean-up of
-    the source numbers."""
+    the source numbers (a row of values in 0..1 with a fraction is a float image: scaled
+    by 255 and counted as ``rescaled``, not out of range)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "train.csv"
         lines = [",".join([str(labels[i])] + ["" if v is None else str(v) for v in row])
@@ -174,10 +175,19 @@ def test_csv_cleaning_matches_numpy(values: list[list[float | int | None]],
         got_images = np.concatenate([b.images for b in batches]).reshape(len(values), 4)
         src = np.array([[np.nan if v is None else float(v) for v in row] for row in values])
         finite = ~np.isnan(src)
-        fixed = np.clip(np.rint(np.nan_to_num(src)), 0, 255)
+        plain = np.nan_to_num(src)
+        unit = np.array([
+            any(v != round(v) for v in row[ok]) and bool(np.all((row[ok] >= 0) & (row[ok] <= 1)))
+            for row, ok in zip(src, finite, strict=True)
+        ])
+        scaled = np.where(unit[:, None], plain * 255, plain)
+        fixed = np.clip(np.rint(scaled), 0, 255)
         assert np.array_equal(got_images, fixed.astype(np.uint8))
         missing = np.concatenate([b.defects["missing_pixels"] for b in batches])
         oor = np.concatenate([b.defects["pixels_out_of_range"] for b in batches])
+        rescaled = np.concatenate([b.defects["rescaled"] for b in batches])
         assert missing.tolist() == (~finite).sum(1).tolist()
-        assert oor.tolist() == (finite & (fixed != np.nan_to_num(src))).sum(1).tolist()
+        assert rescaled.tolist() == unit.astype(int).tolist()
+        expected_oor = np.where(unit, 0, (finite & (fixed != plain)).sum(1))
+        assert oor.tolist() == expected_oor.tolist()
         assert np.concatenate([b.labels for b in batches]).tolist() == labels[: len(values)]

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pydantic
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dataqual.errors import ConfigError
 from dataqual.ingest.sources import open_source
@@ -91,3 +93,37 @@ def test_names_and_order() -> None:
     assert split_from_name("interval.csv") == "train"
     assert sorted(["part-10", "part-9", "part-1"], key=natural_key) == ["part-1", "part-9",
                                                                          "part-10"]
+
+
+def test_natural_key_takes_only_ascii_digits_as_numbers() -> None:
+    names = ["²1", "1²2", "a²b", "٣", "x①", "10", "9", "09", "a"]
+    assert sorted(names, key=natural_key) == [  # 09 / 9: equal numbers, the name decides
+        "1²2", "09", "9", "10", "a", "a²b", "x①", "²1", "٣"
+    ]
+    assert natural_key("٣") > natural_key("a")  # a non-ASCII digit is text
+    assert sorted(["p" + "9" * 5000, "p" + "1" + "0" * 5000, "p8"], key=natural_key) == [
+        "p8", "p" + "9" * 5000, "p" + "1" + "0" * 5000  # no int(): any length compares
+    ]
+
+
+_NAMES = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs",)) | st.sampled_from("0123456789²٣"),
+    max_size=20,
+)
+
+
+@given(st.lists(_NAMES, min_size=1, max_size=8), st.integers(0, 10**30), st.integers(0, 10**30))
+def test_natural_key_is_a_total_order_that_never_raises(
+    names: list[str], i: int, j: int
+) -> None:
+    keys = [natural_key(n) for n in names]
+    for a, ka in zip(names, keys, strict=True):
+        for b, kb in zip(names, keys, strict=True):
+            assert (ka == kb) == (a == b)  # distinct names never tie
+            assert (ka < kb) + (ka > kb) + (ka == kb) == 1  # comparable, exactly one holds
+            for kc in keys:
+                if ka < kb and kb < kc:
+                    assert ka < kc  # transitive
+    assert sorted(names, key=natural_key) == sorted(sorted(names), key=natural_key)  # stable
+    assert (natural_key(f"part-{i}.png") < natural_key(f"part-{j}.png")) == (i < j)
+    assert (natural_key(f"x{i:040d}") < natural_key(f"x{j}")) == (i < j) or i == j

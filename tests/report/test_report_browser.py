@@ -1,4 +1,4 @@
-"""The report of a real run with planted defects, opened from disk in headless Chromium.
+"""The report and the GX Data Docs of real runs, opened from disk in headless Chromium.
 
 CI installs Debian's Chromium (``apt-get install chromium``); playwright never downloads a
 browser here. Without /usr/bin/chromium the test fails unless DATAQUAL_SKIP_BROWSER=1.
@@ -79,6 +79,34 @@ def planted_dataset(folder: Path) -> Path:
     return folder
 
 
+#: Image file names that are markup (no ``/``: not allowed in a file name), plus a literal
+#: entity that must stay text; all are blank images, so several checks list their ids.
+HOSTILE_NAMES = (
+    "<img src=x onerror=alert(1)>.png",
+    "<img src=x onerror=window.__pwned=1>.png",
+    '"><svg onload=window.__pwned=1>.png',
+    "'><img src=x onerror=alert(2)>.png",
+    "a&lt;b&amp;.png",
+)
+#: Their record ids: ``<split>/<class folder>/<file name>``.
+HOSTILE_IDS = tuple(f"train/3/{name}" for name in HOSTILE_NAMES)
+
+
+def hostile_names_dataset(folder: Path) -> Path:
+    """``ROOT/<split>/<label>/<i>.png``: 100 train and 30 test digits, plus blank (hence
+    also duplicate) images in ``train/3`` named by :data:`HOSTILE_NAMES`."""
+    rng = np.random.default_rng(1)
+    for split, n in (("train", 100), ("test", 30)):
+        labels = np.arange(n) % 10
+        for i, (img, label) in enumerate(zip(synthetic_digits(labels, rng), labels, strict=True)):
+            d = folder / split / str(label)
+            d.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img).save(d / f"{i}.png")
+    for name in HOSTILE_NAMES:
+        Image.new("L", (28, 28), 0).save(folder / "train" / "3" / name, format="PNG")
+    return folder
+
+
 def _artifacts_dir(tmp_path: Path) -> Path:
     folder = Path(os.environ.get("DATAQUAL_ARTIFACTS_DIR") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
@@ -155,3 +183,50 @@ def test_report_opens_in_chromium(tmp_path: Path) -> None:
     assert planted <= shown
     assert pairs["exact_duplicate"] == 1 and pairs["leakage"] == 1
     assert charts == 4  # class distribution of both splits, mean and ink fraction
+
+
+def test_data_docs_run_no_script_in_chromium(tmp_path: Path) -> None:
+    """Record ids that are markup show as text in every Data Docs page; none runs."""
+    sync_playwright = _browser_or_fail()
+    out = tmp_path / "run"
+    run_pipeline(RunConfig(source=hostile_names_dataset(tmp_path / "src"), out=out, train=False))
+    run = json.loads((out / "run.json").read_text())
+    assert run["data_docs"] == "data_docs/index.html"
+    docs = (out / run["data_docs"]).parent
+    pages = sorted(docs.rglob("*.html"))
+    assert len(pages) > 2 and all(p.resolve().is_relative_to(docs.resolve()) for p in pages)
+
+    dialogs: list[str] = []
+    seen: dict[str, dict] = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            # offline: GX's CDN scripts and styles are refused at once instead of timing out
+            page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:")
+                       else r.abort())
+            for doc in pages:
+                page.goto(doc.resolve().as_uri(), wait_until="load")
+                page.wait_for_timeout(100)  # an <img onerror> fires once its src failed
+                seen[str(doc.relative_to(docs))] = page.evaluate(
+                    """() => ({pwned: typeof window.__pwned,
+                               injected: document.querySelectorAll('[onerror], [onload]').length,
+                               inline: [...document.querySelectorAll('script')]
+                                   .map(s => s.textContent),
+                               text: document.body.textContent})"""
+                )
+        finally:
+            browser.close()
+
+    assert not dialogs, dialogs
+    for name, got in seen.items():
+        assert got["pwned"] == "undefined", name
+        assert not any("__pwned" in s or "alert(" in s for s in got["inline"]), name
+        assert got["injected"] == 0, name
+    # the failing rows' ids are shown, as the very text of the file names
+    row_pages = [got["text"] for name, got in seen.items() if name.startswith("validations/")
+                 and "raw_all_rows" in name]
+    assert len(row_pages) == 1
+    for rid in HOSTILE_IDS:
+        assert rid in row_pages[0], rid

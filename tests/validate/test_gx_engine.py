@@ -5,6 +5,7 @@ GX is slow to import (seconds), so these tests are few and each checks a lot.
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any
@@ -223,3 +224,57 @@ def test_validate_profile_finds_duplicate_leak_and_bad_label() -> None:
         ("train/4", "leakage", "train"),
         ("train/5", "label_in_classes", "train"),
     ]
+
+
+# ------------------------------------------------------------------------ hostile text
+
+
+HOSTILE = '<img src=x onerror=alert(1)>'
+ENTITY = "a&lt;b"  # must come back as written, not as "a<b"
+
+
+def test_ids_that_are_markup_reach_data_docs_escaped_and_results_true(tmp_path: Path) -> None:
+    folder = tmp_path / "suites"
+    folder.mkdir()
+    (folder / "hostile.json").write_text(json.dumps({
+        "name": "hostile", "meta": {"dataqual": {"version": "1"}},
+        "expectations": [
+            {"type": "expect_column_values_to_be_between", "kwargs": {"column": "std",
+             "min_value": 4.0}, "meta": {"check": "blank", "action": "quarantine"}},
+            {"type": "expect_column_values_to_be_null", "kwargs": {"column": "duplicate_of"},
+             "meta": {"check": "dup", "action": "drop"}},
+            {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "id"},
+             "meta": {"check": "unique", "action": "quarantine"}},
+        ],
+    }))
+    (suite,) = load_suites(folder)
+    ids = ["train/0", f"train/{HOSTILE}", '"><svg onload=alert(2)>', ENTITY, f"train/{HOSTILE}",
+           "a<b"]
+    table = pd.DataFrame({
+        "id": pd.array(ids, dtype="string"),
+        "std": np.array([10, 0, 0, 0, 10, 10], np.float32),
+        "duplicate_of": pd.Series([None, None, f"train/{HOSTILE}", None, None, ENTITY],
+                                  dtype=object),
+    })
+    validator = GxValidator(docs_dir=tmp_path / "docs")
+    got = by_name(validator.validate(table, suite, stage="raw", split='te.st"<b>', parameters={}))
+
+    assert got["blank"].ids.tolist() == ids[1:4]
+    assert got["dup"].ids.tolist() == ['"><svg onload=alert(2)>', "a<b"]
+    assert got["dup"].details.tolist() == [
+        f"duplicate_of=train/{HOSTILE}", f"duplicate_of={ENTITY}"]
+    # escaping is injective: the same id twice is still a duplicate, a<b and a&lt;b are not
+    assert got["unique"].ids.tolist() == [f"train/{HOSTILE}"] * 2
+    assert got["unique"].details.tolist() == [f"id=train/{HOSTILE}"] * 2
+    assert table["id"].tolist() == ids  # the caller's table is untouched
+
+    validator.build_docs()
+    docs = tmp_path / "docs"
+    pages = {p.relative_to(docs).as_posix(): p.read_text() for p in docs.rglob("*.html")}
+    # the split is made plain in GX names: no markup in titles, no dot-made folders
+    assert "expectations/hostile/raw_te_st__b_.html" in pages
+    for name, text in pages.items():
+        assert "<img src=x" not in text and "<svg" not in text and "<b>" not in text, name
+    (results,) = [t for n, t in pages.items() if n.startswith("validations/")]
+    for rid in (f"train/{HOSTILE}", '"><svg onload=alert(2)>', ENTITY):
+        assert html.escape(rid) in results, rid

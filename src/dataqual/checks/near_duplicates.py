@@ -12,14 +12,23 @@ most 0.007 (a 1-pixel shift, 0.45 median, is not a near duplicate here). The def
 threshold 0.06 therefore flags none of the 2.45e9 clean pairs and catches those copies.
 
 Search: the unit vectors are projected on their top principal axes (an orthonormal
-projection never lengthens a distance), a k-d tree lists every pair within the threshold
-there (a superset), and each candidate is then measured exactly in all 196 dimensions.
-About a second on 70k rows with the default threshold.
+projection never lengthens a distance), a k-d tree lists each row's nearest rows within the
+threshold there (a superset), and each candidate is then measured exactly in all 196
+dimensions. About a second on 70k rows with the default threshold.
+
+Memory stays O(rows x neighbours): each row keeps at most ``max_neighbours`` candidates (256;
+the densest MNIST row has 128 at 0.06 in 6 axes, so clean data is searched exhaustively and
+the result is exact). A row with more candidates sits in a dense cluster (thousands of
+near-identical images): it is still compared with its nearest candidates and, for "the
+closest earlier row", with the nearest earlier rows of every block of a binary decomposition
+of the rows before it, so every such row that has an earlier row within the threshold among
+those is flagged; its partner is then the closest found, not necessarily the closest of all.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +43,7 @@ from dataqual.profile import Profile
 __all__ = [
     "DEFAULT_LEAK_MAX_DISTANCE",
     "DEFAULT_MAX_DISTANCE",
+    "DEFAULT_MAX_NEIGHBOURS",
     "NearDuplicates",
     "near_pairs",
     "unit_thumbnails",
@@ -50,8 +60,15 @@ DEFAULT_LEAK_MAX_DISTANCE = 0.06
 DEFAULT_SEARCH_DIMS = 6
 #: Rows sampled to find the principal axes (any orthonormal basis keeps the search exact).
 _PCA_SAMPLE = 5000
-#: Candidate pairs measured per chunk, to bound memory.
-_CHUNK = 262_144
+#: Candidates kept per row: memory is O(rows x this), and clean data stays exhaustive.
+DEFAULT_MAX_NEIGHBOURS = 256
+#: Earlier rows taken from each block when a dense row looks for an earlier partner.
+_DENSE_NEIGHBOURS = 16
+#: Rows per leaf block of the decomposition of "the rows before this one" (brute force there).
+_BLOCK = 2048
+#: Query rows per k-d tree call, and candidate pairs measured per chunk, to bound memory.
+_QUERY_CHUNK = 2048
+_CHUNK = 32_768
 
 
 def unit_thumbnails(thumbs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -64,36 +81,73 @@ def unit_thumbnails(thumbs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x, inked
 
 
-def near_pairs(
-    unit: np.ndarray, radius: float, dims: int = DEFAULT_SEARCH_DIMS, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every pair ``i < j`` of rows of ``unit`` at Euclidean distance <= ``radius``, exactly.
-
-    Returns the row indices ``i``, ``j`` and the distances, as arrays.
-    """
+def _project(unit: np.ndarray, dims: int, seed: int) -> np.ndarray:
+    """``unit`` on its top ``dims`` principal axes (float64), from a seeded sample."""
     n, width = unit.shape
-    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
-    if n < 2 or radius < 0:
-        return empty
     rng = np.random.default_rng(seed)
     sample = unit[rng.choice(n, _PCA_SAMPLE, replace=False)] if n > _PCA_SAMPLE else unit
     centre = sample.mean(axis=0, dtype=np.float64)
     centred = sample - centre
     _, vectors = np.linalg.eigh(centred.T @ centred)  # 196 x 196: cheaper and steadier than an SVD
     axes = vectors[:, ::-1][:, : max(1, min(dims, width))].astype(np.float32)
-    projected = ((unit - centre.astype(np.float32)) @ axes).astype(np.float64)
-    # A small margin keeps pairs exactly at the radius despite float32 rounding.
-    pairs = cKDTree(projected).query_pairs(radius * (1 + 1e-4) + 1e-6, output_type="ndarray")
-    if not len(pairs):
-        return empty
-    i, j = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
-    swap = i > j
-    i[swap], j[swap] = j[swap], i[swap]
+    return ((unit - centre.astype(np.float32)) @ axes).astype(np.float64)
+
+
+def _search_radius(radius: float) -> float:
+    """A small margin keeps pairs exactly at the radius despite float32 rounding."""
+    return radius * (1 + 1e-4) + 1e-6
+
+
+def _distances(a: np.ndarray, i: np.ndarray, b: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """``||a[i] - b[j]||`` per pair, in chunks so the gathered rows stay small."""
     dist = np.empty(len(i), np.float32)
     for start in range(0, len(i), _CHUNK):
         part = slice(start, start + _CHUNK)
-        diff = unit[i[part]] - unit[j[part]]
+        diff = a[i[part]] - b[j[part]]
         dist[part] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    return dist
+
+
+def _knn(
+    tree: cKDTree, points: np.ndarray, k: int, radius: float
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per chunk of query rows: (query row, tree row) of each candidate among the ``k``
+    nearest within ``radius``, and the query rows whose ``k`` slots all filled (dense)."""
+    k = max(1, min(k, tree.n))
+    for start in range(0, len(points), _QUERY_CHUNK):
+        chunk = points[start : start + _QUERY_CHUNK]
+        _, idx = tree.query(chunk, k=k, distance_upper_bound=radius)
+        idx = idx.reshape(len(chunk), k)
+        found = idx < tree.n
+        q, slot = np.nonzero(found)
+        yield q + start, idx[q, slot].astype(np.int64), np.flatnonzero(found[:, -1]) + start
+
+
+def near_pairs(
+    unit: np.ndarray,
+    radius: float,
+    dims: int = DEFAULT_SEARCH_DIMS,
+    seed: int = 0,
+    max_neighbours: int = DEFAULT_MAX_NEIGHBOURS,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs ``i < j`` of rows of ``unit`` at Euclidean distance <= ``radius``: every such
+    pair when no row has more than ``max_neighbours`` candidates (otherwise each row's
+    nearest ones). Returns the row indices ``i``, ``j`` and the distances, as arrays."""
+    n = len(unit)
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+    if n < 2 or radius < 0:
+        return empty
+    projected = _project(unit, dims, seed)
+    tree = cKDTree(projected)
+    keys = []
+    for q, m, _ in _knn(tree, projected, max_neighbours + 1, _search_radius(radius)):
+        other = q != m  # a pair may come from both of its rows: keyed by (lower, higher)
+        keys.append(np.unique(np.minimum(q, m)[other] * n + np.maximum(q, m)[other]))
+    pair = np.unique(np.concatenate(keys))
+    if not len(pair):
+        return empty
+    i, j = pair // n, pair % n
+    dist = _distances(unit, i, unit, j)
     keep = dist <= radius
     return i[keep], j[keep], dist[keep]
 
@@ -112,6 +166,122 @@ def _closest(
     return partner, best
 
 
+class _Best:
+    """The closest partner per row seen so far (ties: the lower partner index), updated from
+    batches of candidate pairs so that no more than one batch is held at a time."""
+
+    def __init__(self, n: int) -> None:
+        self.partner = np.full(n, -1, np.int64)
+        self.dist = np.full(n, np.nan, np.float64)
+
+    def update(self, rows: np.ndarray, partners: np.ndarray, dist: np.ndarray) -> None:
+        if not len(rows):
+            return
+        order = np.lexsort((partners, dist, rows))  # by row, then distance, then partner
+        first = order[np.r_[True, rows[order][1:] != rows[order][:-1]]]
+        r, p, d = rows[first], partners[first], dist[first].astype(np.float64)
+        old_p, old_d = self.partner[r], self.dist[r]
+        better = (old_p < 0) | (d < old_d) | ((d == old_d) & (p < old_p))
+        self.partner[r[better]] = p[better]
+        self.dist[r[better]] = d[better]
+
+
+def _earlier_blocks(rows: np.ndarray) -> Iterator[tuple[np.ndarray, int, int]]:
+    """Cover "the rows before ``r``" for each ``r`` in ``rows`` by aligned blocks of
+    ``_BLOCK * 2**level`` rows (the binary digits of ``r // _BLOCK``): yields (query rows,
+    block start, block end) for every block, O(log n) blocks per row."""
+    whole = rows // _BLOCK
+    for level in range(int(whole.max()).bit_length() if len(rows) else 0):
+        has = (whole >> level) & 1 == 1
+        starts = (whole[has] >> (level + 1)) << (level + 1)
+        for start in np.unique(starts):
+            yield rows[has][starts == start], int(start) * _BLOCK, (int(start) + 2**level) * _BLOCK
+
+
+def _dense_earlier(
+    projected: np.ndarray, dense: np.ndarray, radius: float, k: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Candidate (row, earlier row) pairs for the ``dense`` rows: the ``k`` nearest earlier
+    rows within ``radius`` (projected) of each block covering the rows before each row."""
+    leaf = dense // _BLOCK
+    for b in np.unique(leaf):  # rows of the row's own leaf block: brute force
+        queries = dense[leaf == b]
+        lo = int(b) * _BLOCK
+        block = projected[lo : lo + _BLOCK]
+        for start in range(0, len(queries), 256):
+            q = queries[start : start + 256]
+            d = np.sqrt(((projected[q, None, :] - block[None]) ** 2).sum(axis=2))
+            d[(lo + np.arange(len(block)))[None, :] >= q[:, None]] = np.inf
+            d[d > radius] = np.inf
+            kk = min(k, len(block))
+            near = np.argpartition(d, kk - 1, axis=1)[:, :kk]
+            ok = np.isfinite(np.take_along_axis(d, near, axis=1))
+            qi, slot = np.nonzero(ok)
+            yield q[qi], lo + near[qi, slot]
+    for queries, lo, hi in _earlier_blocks(dense):
+        tree = cKDTree(projected[lo:hi])
+        for q, m, _ in _knn(tree, projected[queries], k, radius):
+            yield queries[q], lo + m
+
+
+def _closest_earlier(
+    projected: np.ndarray, unit: np.ndarray, radius: float, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the closest earlier row within ``radius`` (exact) and the distance."""
+    n = len(unit)
+    best = _Best(n)
+    if n < 2:
+        return best.partner, best.dist
+    search = _search_radius(radius)
+    dense_parts = []
+    for q, m, full in _knn(cKDTree(projected), projected, k + 1, search):
+        earlier = m < q
+        q, m = q[earlier], m[earlier]
+        dist = _distances(unit, m, unit, q)
+        ok = dist <= radius
+        best.update(q[ok], m[ok], dist[ok])
+        dense_parts.append(full)
+    dense = np.concatenate(dense_parts)
+    if len(dense):
+        log.warning(
+            "near duplicates: %d rows have more than %d candidates within %.3g; their "
+            "closest earlier row is searched among the nearest ones",
+            len(dense),
+            k,
+            radius,
+        )
+        for q, m in _dense_earlier(projected, dense, search, _DENSE_NEIGHBOURS):
+            dist = _distances(unit, m, unit, q)
+            ok = dist <= radius
+            best.update(q[ok], m[ok], dist[ok])
+    return best.partner, best.dist
+
+
+def _closest_across(
+    projected: np.ndarray,
+    unit: np.ndarray,
+    rows: np.ndarray,
+    others: np.ndarray,
+    radius: float,
+    k: int,
+    hashes: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``rows``, the closest of ``others`` within ``radius`` (exact) that is not
+    an exact copy (same hash), as indices into the full arrays, and the distance."""
+    best = _Best(len(unit))
+    if not (len(rows) and len(others)):
+        return best.partner, best.dist
+    tree = cKDTree(projected[others])
+    for q, m, _ in _knn(tree, projected[rows], k, _search_radius(radius)):
+        q, m = rows[q], others[m]
+        distinct = hashes[q] != hashes[m]
+        q, m = q[distinct], m[distinct]
+        dist = _distances(unit, q, unit, m)
+        ok = dist <= radius
+        best.update(q[ok], m[ok], dist[ok])
+    return best.partner, best.dist
+
+
 @dataclass(frozen=True)
 class NearDuplicates:
     """Adds ``near_duplicate_of`` (the closest earlier row of the same split within
@@ -122,7 +292,8 @@ class NearDuplicates:
     of each (split, hash) takes part, and pairs with equal hashes are skipped. Rows without
     ink (blank images, caught by ``blank_image``) take no part either.
 
-    Settings: ``max_distance``, ``leak_max_distance``, ``search_dims``, ``train_split``.
+    Settings: ``max_distance``, ``leak_max_distance``, ``search_dims``, ``max_neighbours``,
+    ``train_split``.
     """
 
     name: str = "near_duplicates"
@@ -132,6 +303,7 @@ class NearDuplicates:
         max_distance = float(settings.get("max_distance", DEFAULT_MAX_DISTANCE))
         leak_distance = float(settings.get("leak_max_distance", DEFAULT_LEAK_MAX_DISTANCE))
         dims = int(settings.get("search_dims", DEFAULT_SEARCH_DIMS))
+        max_neighbours = int(settings.get("max_neighbours", DEFAULT_MAX_NEIGHBOURS))
         train = str(settings.get("train_split", TRAIN_SPLIT))
         df = profile.table
         n = len(df)
@@ -142,18 +314,34 @@ class NearDuplicates:
         unit, inked = unit_thumbnails(profile.thumbs)
         first_copy = ~pd.DataFrame({"s": split, "h": hashes}).duplicated().to_numpy()
         rows = np.flatnonzero(inked & first_copy)  # ascending: "earlier" is kept
-        i, j, dist = near_pairs(unit[rows], max(max_distance, leak_distance), dims)
-        i, j = rows[i], rows[j]
-        distinct = hashes[i] != hashes[j]
-        i, j, dist = i[distinct], j[distinct], dist[distinct]
-        same = split[i] == split[j]
-        within = same & (dist <= max_distance)
-        dup_partner, dup_dist = _closest(j[within], i[within], dist[within], n)
-        i_train, j_train = split[i] == train, split[j] == train
-        leak = ~same & (i_train ^ j_train) & (dist <= leak_distance)
-        t_rows = np.where(i_train, i, j)[leak]
-        e_rows = np.where(i_train, j, i)[leak]
-        leak_partner, leak_dist = _closest(t_rows, e_rows, dist[leak], n)
+        dup_partner = np.full(n, -1, np.int64)
+        dup_dist = np.full(n, np.nan, np.float64)
+        leak_partner, leak_dist = dup_partner.copy(), dup_dist.copy()
+        if len(rows) >= 2:
+            unit = unit[rows]
+            projected = _project(unit, dims, 0)
+            part_split, part_hash = split[rows], hashes[rows]
+            for name in pd.unique(part_split):
+                mine = np.flatnonzero(part_split == name)
+                partner, dist = _closest_earlier(
+                    projected[mine], unit[mine], max_distance, max_neighbours
+                )
+                found = partner >= 0
+                dup_partner[rows[mine[found]]] = rows[mine[partner[found]]]
+                dup_dist[rows[mine[found]]] = dist[found]
+            is_train = part_split == train
+            partner, dist = _closest_across(
+                projected,
+                unit,
+                np.flatnonzero(is_train),
+                np.flatnonzero(~is_train),
+                leak_distance,
+                max_neighbours,
+                part_hash,
+            )
+            found = partner >= 0
+            leak_partner[rows[found]] = rows[partner[found]]
+            leak_dist[rows[found]] = dist[found]
         ids = df["id"].astype("string").to_numpy(dtype=object)
         log.info(
             "near duplicates: %d rows within %.3g, %d training rows within %.3g of evaluation rows",

@@ -18,6 +18,11 @@ fractional or negative label becomes :data:`~dataqual.imageset.MISSING_LABEL`.
 A row with the wrong number of columns, invalid UTF-8, a broken gzip stream or an
 unreadable header is a :class:`~dataqual.errors.FormatError` naming the file and line.
 Blank lines are not records and are skipped. Ids are ``<split>/<row position>``.
+
+A gzip file may hold several members one after the other (``cat a.gz b.gz``). Only
+regular files inside the source folder are read (:mod:`dataqual.ingest.paths`): a
+``*.csv``/``*.csv.gz`` entry that is a device, FIFO, broken link or a link leading out of
+the folder is a :class:`~dataqual.errors.SourceError` naming it, never skipped.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import csv as _stdcsv
 import gzip
 import math
+import os
 import re
 import zlib
 from collections.abc import Iterator
@@ -39,9 +45,11 @@ import pyarrow.csv as pacsv
 
 from dataqual.errors import FormatError, SourceError, TruncatedError
 from dataqual.imageset import DEFAULT_BATCH_ROWS, MISSING_LABEL, ImageBatch, SplitInfo, position_ids
+from dataqual.ingest.paths import require_regular_file, resolved_root
 from dataqual.ingest.split import order_splits, split_from_name
+from dataqual.ingest.values import clean_labels, clean_pixel_values
 
-__all__ = ["CsvSource", "clean_labels", "clean_pixel_values", "find_csv_files"]
+__all__ = ["CsvSource", "find_csv_files"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 #: Bytes pyarrow parses at a time; also the longest row accepted (a 28x28 row is ~3 KB).
@@ -49,46 +57,13 @@ _BLOCK_BYTES = 4 << 20
 #: Most pixel columns a row may have (a 256 x 256 image).
 _MAX_PIXELS = 1 << 16
 _LABEL_NAMES = ("label", "labels", "y", "class", "target", "digit")
-_PIXEL_RE = re.compile(r"^(?:pixel|px|p)_?(\d+)$", re.IGNORECASE)
-_ROWCOL_RE = re.compile(r"^(\d+)\s*x\s*(\d+)$", re.IGNORECASE)
+# ASCII digits only, at most 9 of them: ``int()`` then never fails and every index fits
+# int64 (a wider one is not a pixel column; the header error names it).
+_PIXEL_RE = re.compile(r"(?:pixel|px|p)_?([0-9]{1,9})", re.IGNORECASE)
+_ROWCOL_RE = re.compile(r"([0-9]{1,9})\s*x\s*([0-9]{1,9})", re.IGNORECASE)
 _NAME_RE = re.compile(r"^[A-Za-z_][\w .-]*$")
 _NUMBER_RE = r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$"
 _CSV_SUFFIXES = (".csv", ".csv.gz")
-
-
-def clean_pixel_values(
-    values: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Turn source pixel values (float, NaN = missing) into uint8, counting what changed.
-
-    ``values`` is (n, P). Returns ``(pixels uint8 (n, P), missing int32 (n,),
-    out_of_range int32 (n,), raw_min float64 (n,), raw_max float64 (n,))``: non-finite
-    values become 0 and count as missing; negative, > 255 or fractional values are
-    clipped and rounded and count as out of range; raw min/max ignore missing values
-    (NaN when a row has none).
-    """
-    values = np.asarray(values, dtype=np.float64)
-    finite = np.isfinite(values)
-    v = np.where(finite, values, 0.0)
-    fixed = np.clip(np.rint(v), 0.0, 255.0)
-    missing = (~finite).sum(axis=1, dtype=np.int32)
-    out_of_range = (finite & (fixed != v)).sum(axis=1, dtype=np.int32)
-    with np.errstate(invalid="ignore"):
-        raw_min = np.where(finite, values, np.inf).min(axis=1, initial=np.inf)
-        raw_max = np.where(finite, values, -np.inf).max(axis=1, initial=-np.inf)
-    none = ~finite.any(axis=1)
-    raw_min[none] = np.nan
-    raw_max[none] = np.nan
-    return fixed.astype(np.uint8), missing, out_of_range, raw_min, raw_max
-
-
-def clean_labels(values: np.ndarray) -> np.ndarray:
-    """Labels as int64 from source values (float, NaN = missing): anything that is not a
-    non-negative integer becomes :data:`MISSING_LABEL`."""
-    values = np.asarray(values, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        ok = np.isfinite(values) & (values >= 0) & (values < 2**62) & (values == np.rint(values))
-    return np.where(ok, values, MISSING_LABEL).astype(np.int64)
 
 
 def _strings_to_float(arrays: list[pa.Array]) -> np.ndarray:
@@ -112,6 +87,7 @@ class _Layout:
     """How one CSV file maps to records, worked out from its first line."""
 
     path: Path
+    root: Path  # resolved folder the file must stay inside (re-checked before each open)
     compressed: bool
     header_lines: int  # physical lines before the first data row (blank lines + header)
     ncols: int
@@ -121,6 +97,7 @@ class _Layout:
 
 
 def _open_binary(path: Path) -> BinaryIO:
+    require_regular_file(path)  # never open a FIFO or device, even if swapped in later
     with path.open("rb") as probe:
         magic = probe.read(2)
     if magic == _GZIP_MAGIC:
@@ -129,6 +106,7 @@ def _open_binary(path: Path) -> BinaryIO:
 
 
 def _is_compressed(path: Path) -> bool:
+    require_regular_file(path)
     with path.open("rb") as probe:
         return probe.read(2) == _GZIP_MAGIC
 
@@ -190,8 +168,8 @@ def _header_layout(
         )
     label_col = label_cols[0] if label_cols else None
     cols = [i for i in range(len(names)) if i != label_col]
-    pix = [_PIXEL_RE.match(names[i].strip()) for i in cols]
-    rc = [_ROWCOL_RE.match(names[i].strip()) for i in cols]
+    pix = [_PIXEL_RE.fullmatch(names[i].strip()) for i in cols]
+    rc = [_ROWCOL_RE.fullmatch(names[i].strip()) for i in cols]
     if cols and all(pix):
         index = np.array([int(m[1]) for m in pix if m], dtype=np.int64)
         index -= index.min()
@@ -236,10 +214,12 @@ def _header_layout(
     return label_col, pixel_cols, shape
 
 
-def _layout(path: Path, shape: tuple[int, int] | None) -> _Layout:
+def _layout(path: Path, shape: tuple[int, int] | None, root: Path | None = None) -> _Layout:
+    """How ``path`` maps to records; ``root`` (resolved; default the file's own folder) is
+    the folder it must be a regular file inside, checked before it is opened."""
     path = Path(path)
-    if not path.is_file():
-        raise SourceError(path, "no such file")
+    root = resolved_root(path) if root is None else root
+    require_regular_file(path, root)
     if path.stat().st_size == 0:
         raise TruncatedError(path, "file is empty")
     first = _first_line(path)
@@ -260,7 +240,8 @@ def _layout(path: Path, shape: tuple[int, int] | None) -> _Layout:
     stripped = [f.strip() for f in fields]
     named = sum(bool(_NAME_RE.match(f)) for f in stripped)
     known = any(
-        f.lower() in _LABEL_NAMES or _PIXEL_RE.match(f) or _ROWCOL_RE.match(f) for f in stripped
+        f.lower() in _LABEL_NAMES or _PIXEL_RE.fullmatch(f) or _ROWCOL_RE.fullmatch(f)
+        for f in stripped
     )
     if known or named * 2 >= ncols:
         label_col, pixel_cols, shape = _header_layout(path, fields, shape)
@@ -281,6 +262,7 @@ def _layout(path: Path, shape: tuple[int, int] | None) -> _Layout:
         label_col, pixel_cols, header_lines = 0, np.arange(1, ncols, dtype=np.int64), skipped
     return _Layout(
         path=path,
+        root=root,
         compressed=_is_compressed(path),
         header_lines=header_lines,
         ncols=ncols,
@@ -357,13 +339,16 @@ def _csv_error(layout: _Layout, exc: Exception) -> SourceError:
 
 def find_csv_files(folder: Path) -> dict[str, Path]:
     """Split name -> CSV file (``*.csv`` / ``*.csv.gz``) in a folder, named by
-    :func:`~dataqual.ingest.split.split_from_name` (else the file's stem)."""
+    :func:`~dataqual.ingest.split.split_from_name` (else the file's stem). An entry with
+    such a name that is not a regular file inside the folder is a SourceError naming it."""
     folder = Path(folder)
+    root = resolved_root(folder)
     found: dict[str, Path] = {}
     for entry in sorted(folder.iterdir()):
         name = entry.name.lower()
-        if name.startswith(".") or not entry.is_file() or not name.endswith(_CSV_SUFFIXES):
+        if name.startswith(".") or not name.endswith(_CSV_SUFFIXES):
             continue
+        require_regular_file(entry, root)
         stem = entry.name[: -len(".csv.gz")] if name.endswith(".gz") else entry.stem
         split = split_from_name(stem, default=stem)
         if split in found:
@@ -385,14 +370,17 @@ class CsvSource:
         *,
         shape: tuple[int, int] | None = None,
         description: str | None = None,
+        root: Path | None = None,
     ) -> None:
+        """``root``: the resolved folder every file must stay inside (default: each file's
+        own folder); a file that is not a regular file inside it is a SourceError."""
         if not files:
             raise SourceError(
                 description or "<csv>",
                 "no CSV files found",
                 hint="expected train.csv / test.csv (optionally .gz)",
             )
-        self._layouts = {s: _layout(Path(p), shape) for s, p in files.items()}
+        self._layouts = {s: _layout(Path(p), shape, root) for s, p in files.items()}
         shapes = {lay.shape for lay in self._layouts.values()}
         if len(shapes) > 1:
             raise FormatError(
@@ -407,10 +395,16 @@ class CsvSource:
         from the file: train / test, else train)."""
         path = Path(path)
         if path.is_dir():
-            return cls(find_csv_files(path), shape=shape, description=str(path))
-        if not path.exists():
+            root = resolved_root(path)
+            return cls(find_csv_files(path), shape=shape, description=str(path), root=root)
+        if not os.path.lexists(path):
             raise SourceError(path, "no such file or folder")
-        return cls({split_from_name(path.name): path}, shape=shape, description=str(path))
+        return cls(
+            {split_from_name(path.name): path},
+            shape=shape,
+            description=str(path),
+            root=resolved_root(path),
+        )
 
     @property
     def description(self) -> str:
@@ -431,6 +425,7 @@ class CsvSource:
     ) -> Iterator[pa.RecordBatch]:
         """pyarrow record batches of cell text; every failure becomes our error."""
         names = [f"c{i}" for i in range(layout.ncols)]
+        require_regular_file(layout.path, layout.root)
         try:
             stream = pa.input_stream(
                 str(layout.path), compression="gzip" if layout.compressed else None
@@ -480,7 +475,7 @@ class CsvSource:
         """Stream a split in chunks of exactly ``rows`` records (the last one shorter)."""
         layout = self._layouts[split]
         h, w = self._shape
-        keys = ("labels", "images", "missing", "oor", "rmin", "rmax")
+        keys = ("labels", "images", "missing", "oor", "rescaled", "rmin", "rmax")
         buf: dict[str, list[np.ndarray]] = {k: [] for k in keys}
         held = 0
         start = 0
@@ -500,6 +495,7 @@ class CsvSource:
                 defects={
                     "missing_pixels": whole["missing"][:n],
                     "pixels_out_of_range": whole["oor"][:n],
+                    "rescaled": whole["rescaled"][:n],
                 },
                 raw_min=whole["rmin"][:n],
                 raw_max=whole["rmax"][:n],
@@ -511,12 +507,14 @@ class CsvSource:
             if rb.num_rows == 0:
                 continue
             values = _strings_to_float([rb.column(int(i)) for i in layout.pixel_cols])
-            pixels, missing, oor, rmin, rmax = clean_pixel_values(values)
+            pv = clean_pixel_values(values)
             if layout.label_col is None:
                 labels = np.full(rb.num_rows, MISSING_LABEL, dtype=np.int64)
             else:
                 labels = clean_labels(_strings_to_float([rb.column(layout.label_col)])[:, 0])
-            for k, v in zip(keys, (labels, pixels, missing, oor, rmin, rmax), strict=True):
+            columns = (labels, pv.pixels, pv.missing, pv.out_of_range, pv.rescaled,
+                       pv.raw_min, pv.raw_max)
+            for k, v in zip(keys, columns, strict=True):
                 buf[k].append(v)
             held += rb.num_rows
             while held >= rows:

@@ -302,7 +302,11 @@ def _http_get(url: str, part: Path, file: DatasetFile, timeout: float) -> int:
                 logger.info("%s: server ignored the Range request, downloading from 0", url)
             offset, mode = 0, "wb"
         length = response.headers.get("Content-Length")
-        if length is not None and length.isdigit() and offset + int(length) != file.size:
+        if (
+            length is not None
+            and re.fullmatch(r"[0-9]{1,18}", length)  # not str.isdigit: "²" is a digit too
+            and offset + int(length) != file.size
+        ):
             raise _Permanent(
                 f"server is sending {offset + int(length)} bytes, expected {file.size}"
             )

@@ -2,8 +2,13 @@
 
 An IDX file is two zero bytes, a type code (0x08 = unsigned byte), the number of
 dimensions, one big-endian uint32 per dimension, then the values row-major. Files may be
-gzip-compressed. Every header is checked against the file's size before anything is
-allocated, so a header that claims 10^9 images costs nothing.
+gzip-compressed, including several gzip members one after the other (``cat a.gz b.gz``).
+Every header is checked against the file's size before anything is allocated, so a header
+that claims 10^9 images costs nothing.
+
+Only regular files inside the source folder are read (:mod:`dataqual.ingest.paths`): a
+file named like an IDX file that is a device, FIFO, socket, broken link or a link leading
+out of the folder is a :class:`~dataqual.errors.SourceError` naming it, never skipped.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np
 
 from dataqual.errors import FormatError, SourceError, TruncatedError
 from dataqual.imageset import DEFAULT_BATCH_ROWS, ImageBatch, SplitInfo, position_ids
+from dataqual.ingest.paths import require_regular_file, resolved_root
 from dataqual.ingest.split import order_splits
 
 __all__ = ["IdxHeader", "IdxSource", "find_idx_pairs", "read_idx_header"]
@@ -36,6 +42,10 @@ _TYPE_NAMES = {
     0x0E: "double",
 }
 _GZIP_MAGIC = b"\x1f\x8b"
+#: Deflate cannot expand data by more than ~1032:1 (gzip members only add overhead), so a
+#: header declaring more than this many bytes per compressed byte cannot be satisfied.
+_MAX_GZIP_RATIO = 1100
+_COUNT_CHUNK = 1 << 20
 _FILE_RE = re.compile(
     r"^(?P<prefix>.+?)[-._](?P<kind>images|labels)[-._]idx(?P<ndim>[13])[-._]ubyte(?P<gz>\.gz)?$"
 )
@@ -72,6 +82,7 @@ class IdxHeader:
 
 
 def _open(path: Path) -> BinaryIO:
+    require_regular_file(path)  # again: the file may have been swapped since the header
     with path.open("rb") as probe:
         magic = probe.read(2)
     if magic == _GZIP_MAGIC:
@@ -79,23 +90,76 @@ def _open(path: Path) -> BinaryIO:
     return path.open("rb")
 
 
-def _uncompressed_size(path: Path, compressed: bool) -> int | None:
-    """Exact size of a raw file; for gzip the ISIZE trailer (size mod 2**32), if readable."""
-    size = path.stat().st_size
-    if not compressed:
-        return size
+def _gzip_trailer(path: Path, size: int) -> int:
+    """The last gzip member's ISIZE trailer: its uncompressed size mod 2**32."""
     if size < 18:
         raise TruncatedError(path, f"gzip file of {size} bytes is too short to hold any data")
     with path.open("rb") as f:
         f.seek(-4, io.SEEK_END)
-        return struct.unpack("<I", f.read(4))[0]
+        return int(struct.unpack("<I", f.read(4))[0])
 
 
-def read_idx_header(path: Path, expected_ndim: int | None = None) -> IdxHeader:
-    """Parse and check an IDX header against the file's size, allocating nothing."""
+def _gzip_length(header: IdxHeader, declared: int) -> int:
+    """Uncompressed bytes of a gzip file, every member counted, by streaming it in 1 MiB
+    chunks; stops at ``declared + 1`` so data beyond what the header declares (a gzip bomb)
+    is never decompressed. A corrupt or cut stream is a TruncatedError naming the record."""
+    count = 0
+    try:
+        with gzip.open(header.path, "rb") as f:
+            while count <= declared:
+                chunk = f.read(min(_COUNT_CHUNK, declared + 1 - count))
+                if not chunk:
+                    break
+                count += len(chunk)
+    except (OSError, EOFError, zlib.error) as exc:
+        complete = max(0, (count - header.header_bytes) // header.record_bytes)
+        raise TruncatedError(
+            header.path,
+            f"compressed stream is corrupt or truncated ({exc})",
+            record=min(complete, header.count),
+        ) from exc
+    return count
+
+
+def _check_gzip_size(header: IdxHeader, declared: int, size: int) -> None:
+    """A gzip file must decompress to exactly ``declared`` bytes. The ISIZE trailer
+    settles the usual one-member file without decompressing; when it disagrees (several
+    members, a cut file, a wrong header) the members are counted by streaming."""
+    path = header.path
+    if _gzip_trailer(path, size) == declared % 2**32:
+        return  # the streaming read still checks the real length record by record
+    claim = f"header declares {header.count} records ({declared} bytes uncompressed)"
+    if declared > size * _MAX_GZIP_RATIO:
+        raise TruncatedError(
+            path,
+            f"{claim}, more than a gzip file of {size} bytes can hold",
+            hint="the file is truncated or its header is wrong",
+        )
+    actual = _gzip_length(header, declared)
+    if actual > declared:
+        raise FormatError(
+            path, f"{claim} but data continues after the {header.count} records"
+        )
+    if actual < declared:
+        complete = max(0, (actual - header.header_bytes) // header.record_bytes)
+        raise TruncatedError(
+            path,
+            f"{claim} but the file decompresses to {actual} bytes",
+            record=complete,
+            hint="the file is truncated or its header is wrong",
+        )
+
+
+def read_idx_header(
+    path: Path, expected_ndim: int | None = None, root: Path | None = None
+) -> IdxHeader:
+    """Parse and check an IDX header against the file's size, allocating nothing.
+
+    ``path`` must be a regular file inside ``root`` (resolved; default: the file's own
+    folder), checked before anything is opened.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise SourceError(path, "no such file")
+    require_regular_file(path, resolved_root(path) if root is None else root)
     if path.stat().st_size == 0:
         raise TruncatedError(path, "file is empty")
     try:
@@ -140,8 +204,11 @@ def read_idx_header(path: Path, expected_ndim: int | None = None) -> IdxHeader:
     if any(d == 0 for d in header.record_shape):
         raise FormatError(path, f"IDX record shape {header.record_shape} has a zero dimension")
     declared = header.header_bytes + header.count * header.record_bytes
-    actual = _uncompressed_size(path, compressed)
-    if not compressed and actual is not None and actual != declared:
+    if compressed:
+        _check_gzip_size(header, declared, path.stat().st_size)
+        return header
+    actual = path.stat().st_size
+    if actual != declared:
         problem = (
             f"header declares {header.count} records of {header.record_bytes} bytes "
             f"({declared} bytes in all) but the file holds {actual} bytes"
@@ -151,13 +218,6 @@ def read_idx_header(path: Path, expected_ndim: int | None = None) -> IdxHeader:
             complete = (actual - header.header_bytes) // header.record_bytes
             raise TruncatedError(path, problem, record=complete)
         raise FormatError(path, problem)
-    if compressed and actual is not None and actual != declared % 2**32:
-        raise TruncatedError(
-            path,
-            f"header declares {header.count} records ({declared} bytes uncompressed) but the gzip "
-            f"trailer says {actual} bytes",
-            hint="the file is truncated or its header is wrong",
-        )
     return header
 
 
@@ -167,11 +227,19 @@ def _split_name(prefix: str) -> str:
 
 
 def find_idx_pairs(folder: Path) -> dict[str, tuple[Path, Path]]:
-    """Map split name to (images, labels) files found in a folder by their standard names."""
+    """Map split name to (images, labels) files found in a folder by their standard names.
+
+    An entry named like an IDX file that is not a regular file inside the folder (device,
+    FIFO, broken link, link leading out) is a SourceError naming it: skipping it would
+    quietly drop a split.
+    """
+    folder = Path(folder)
+    root = resolved_root(folder)
     found: dict[tuple[str, str], list[Path]] = {}
-    for entry in sorted(Path(folder).iterdir()):
+    for entry in sorted(folder.iterdir()):
         m = _FILE_RE.match(entry.name)
-        if m and entry.is_file():
+        if m:
+            require_regular_file(entry, root)
             found.setdefault((m["prefix"], m["kind"]), []).append(entry)
     pairs: dict[str, tuple[Path, Path]] = {}
     for (prefix, kind), paths in sorted(found.items()):
@@ -203,15 +271,25 @@ def find_idx_pairs(folder: Path) -> dict[str, tuple[Path, Path]]:
 class IdxSource:
     """An MNIST-style dataset stored as pairs of IDX image and label files, one pair per split."""
 
-    def __init__(self, pairs: dict[str, tuple[Path, Path]], description: str | None = None) -> None:
+    def __init__(
+        self,
+        pairs: dict[str, tuple[Path, Path]],
+        description: str | None = None,
+        *,
+        root: Path | None = None,
+    ) -> None:
+        """``root``: the resolved folder every file must stay inside (default: each file's
+        own folder); a file that is not a regular file inside it is a SourceError."""
         if not pairs:
             raise SourceError(description or "<idx>", "no IDX image/label file pairs found")
         self._pairs = {s: (Path(i), Path(lab)) for s, (i, lab) in pairs.items()}
         self._headers: dict[str, tuple[IdxHeader, IdxHeader]] = {}
         shapes = set()
+        for path in (p for pair in self._pairs.values() for p in pair):
+            require_regular_file(path, resolved_root(path) if root is None else root)
         for split, (img_path, lab_path) in self._pairs.items():
-            img = read_idx_header(img_path, expected_ndim=3)
-            lab = read_idx_header(lab_path, expected_ndim=1)
+            img = read_idx_header(img_path, expected_ndim=3, root=root)
+            lab = read_idx_header(lab_path, expected_ndim=1, root=root)
             if img.count != lab.count:
                 raise FormatError(
                     img_path,
@@ -230,7 +308,9 @@ class IdxSource:
     @classmethod
     def from_folder(cls, folder: str | Path) -> IdxSource:
         folder = Path(folder)
-        return cls(find_idx_pairs(folder), description=str(folder))
+        if not folder.is_dir():
+            raise SourceError(folder, "not a folder")
+        return cls(find_idx_pairs(folder), description=str(folder), root=resolved_root(folder))
 
     @property
     def description(self) -> str:

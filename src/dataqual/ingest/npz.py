@@ -11,13 +11,19 @@ header declares are :class:`~dataqual.errors.FormatError` /
 
 Data is then streamed out of the zip member in chunks of ``rows`` (raw bytes through
 ``np.frombuffer``, so no pickle can ever run), so memory stays at one chunk even for a
-compressed archive. Only a Fortran-ordered array, which cannot be cut into row chunks,
-is loaded whole (once per pass, via ``np.load``) — bounded by the member's size.
+compressed archive whose few hundred kilobytes inflate to gigabytes; the declared size
+(header shape x itemsize) must equal the zip entry's uncompressed size before anything is
+read, and zip stops at that size. A Fortran-ordered array (``np.savez`` of a transposed or
+column-major array) keeps each pixel of all images together, so no image can be read
+without inflating the whole member: it is refused with a :class:`FormatError` saying how
+to save it (``np.ascontiguousarray``), unless its layout equals the row-major one (one
+dimension larger than 1).
 
-Images that are not uint8 (int64, float) are cleaned like CSV cells
-(``missing_pixels``, ``pixels_out_of_range``, ``raw_min``/``raw_max``); values in
-[0, 1] are *not* rescaled, they are reported. Labels that are not non-negative integers
-become :data:`~dataqual.imageset.MISSING_LABEL`. Ids are ``<split>/<position>``.
+Images that are not uint8 (int64, float) are cleaned by
+:func:`~dataqual.ingest.values.clean_pixel_values` (``missing_pixels``,
+``pixels_out_of_range``, ``raw_min``/``raw_max``; a float image in [0, 1] is scaled to
+0..255 and counted as ``rescaled``). Labels that are not non-negative integers become
+:data:`~dataqual.imageset.MISSING_LABEL`. Ids are ``<split>/<position>``.
 """
 
 from __future__ import annotations
@@ -34,8 +40,9 @@ import numpy.lib.format as npformat
 
 from dataqual.errors import FormatError, SourceError, TruncatedError
 from dataqual.imageset import DEFAULT_BATCH_ROWS, MISSING_LABEL, ImageBatch, SplitInfo, position_ids
-from dataqual.ingest.csv import clean_labels, clean_pixel_values
+from dataqual.ingest.paths import require_regular_file, resolved_root
 from dataqual.ingest.split import order_splits
+from dataqual.ingest.values import clean_labels, clean_pixel_values
 
 __all__ = ["NpzSource"]
 
@@ -43,6 +50,8 @@ _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 #: Deflate cannot expand data by more than ~1032:1; a member claiming more is forged.
 _MAX_DEFLATE_RATIO = 1100
 _NUMERIC_KINDS = "uif"
+#: Source bytes of images per chunk (float64 values take several copies while cleaned).
+_CHUNK_BYTES = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,13 @@ def _read_header(path: Path, archive: zipfile.ZipFile, key: str, archive_size: i
         )
     if dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype:
         raise FormatError(path, f"array {key!r} has dtype {dtype}; expected integers or floats")
+    if fortran and sum(int(d) > 1 for d in shape) > 1:
+        raise FormatError(
+            path,
+            f"array {key!r} of shape {tuple(shape)} is stored in Fortran (column-major) "
+            "order, which cannot be read one image at a time",
+            hint=f"save it row-major: np.savez(..., {key}=np.ascontiguousarray({key}))",
+        )
     member = _Member(key, info, tuple(int(d) for d in shape), dtype, bool(fortran), offset)
     declared = offset + int(np.prod(member.shape, dtype=np.int64)) * dtype.itemsize
     if info.file_size != declared:
@@ -139,8 +155,7 @@ class NpzSource:
 
     def __init__(self, path: str | Path) -> None:
         path = Path(path)
-        if not path.is_file():
-            raise SourceError(path, "no such file")
+        require_regular_file(path, resolved_root(path))  # the policy: stat before any open
         size = path.stat().st_size
         if size == 0:
             raise TruncatedError(path, "file is empty")
@@ -226,14 +241,9 @@ class NpzSource:
         return [self._path]
 
     def _chunks(self, archive: zipfile.ZipFile, member: _Member, rows: int) -> Iterator[np.ndarray]:
-        """Row chunks of one array, as flat (k, values per row) arrays."""
+        """Row chunks of one array, as flat (k, values per row) arrays (a Fortran-ordered
+        member reaching here has the row-major layout: one dimension larger than 1)."""
         per_row = member.row_values
-        if member.fortran:
-            with np.load(self._path, allow_pickle=False) as npz:
-                whole = np.ascontiguousarray(npz[member.key]).reshape(member.count, per_row)
-            for start in range(0, member.count, rows):
-                yield whole[start : start + rows]
-            return
         row_bytes = per_row * member.dtype.itemsize
         with archive.open(member.info) as f:
             _read(f, member.offset, self._path, member.key, 0)
@@ -257,9 +267,12 @@ class NpzSource:
             raise FormatError(self._path, f"cannot open as .npz: {exc}") from exc
 
     def iter_batches(self, split: str, rows: int = DEFAULT_BATCH_ROWS) -> Iterator[ImageBatch]:
-        """Stream a split in chunks of ``rows`` records, images and labels side by side."""
+        """Stream a split in chunks of ``rows`` records (fewer when ``rows`` of them would hold
+        more than ``_CHUNK_BYTES``), images and labels side by side."""
         x, y = self._pairs[split]
         h, w = self._shape
+        # Fewer rows when they are large: a chunk holds at most _CHUNK_BYTES of source values.
+        rows = max(1, min(rows, _CHUNK_BYTES // max(1, x.row_values * x.dtype.itemsize)))
         start = 0
         with self._archive() as archive:
             for xs, ys in zip(
@@ -270,12 +283,12 @@ class NpzSource:
                 if x.dtype == np.uint8:
                     images = xs.reshape(n, h, w)
                 else:
-                    pix, missing, oor, rmin, rmax = clean_pixel_values(xs)
-                    images = pix.reshape(n, h, w)
+                    pv = clean_pixel_values(xs)
+                    images = pv.pixels.reshape(n, h, w)
                     batch_kw = {
-                        "defects": {"missing_pixels": missing, "pixels_out_of_range": oor},
-                        "raw_min": rmin,
-                        "raw_max": rmax,
+                        "defects": pv.defects(),
+                        "raw_min": pv.raw_min,
+                        "raw_max": pv.raw_max,
                     }
                 yield ImageBatch(
                     split=split,

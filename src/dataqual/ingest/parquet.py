@@ -19,8 +19,9 @@ The image column may hold:
   ``pixels_out_of_range``, ``raw_min``/``raw_max``);
 * encoded image bytes (PNG, JPEG, ...), or a struct with a ``bytes`` field (the
   Hugging Face ``Image`` feature); decoded like image files (``wrong_shape``,
-  ``wrong_mode``, ``unreadable``). A struct holding only a ``path`` is unreadable: paths
-  outside the table are not followed.
+  ``wrong_mode``, ``unreadable``). The ``bytes`` field must be binary; a struct without
+  it (only a ``path``) or with text there is a FormatError, and a row whose ``bytes`` is
+  null is ``unreadable``: paths outside the table are never followed.
 
 A null image is an all-zero, ``unreadable`` row; a null or non-integer label is
 :data:`~dataqual.imageset.MISSING_LABEL`; a list of the wrong length is a FormatError
@@ -34,12 +35,21 @@ encoded image; 28x28 when none applies.
 
 Files are streamed with ``ParquetFile.iter_batches`` (one row group at a time, so a
 file's row-group size bounds memory) and re-cut into chunks of exactly ``rows``.
+
+Only regular files inside the source folder are read (:mod:`dataqual.ingest.paths`): a
+``*.parquet`` entry (or a shard listed in ``manifest.json``, or the manifest itself) that
+is a device, FIFO, broken link or a link leading out of the folder is a
+:class:`~dataqual.errors.SourceError` naming it, never skipped. Shard ids must be unique
+across the source (checked at open by reading the id column only): a repeated id is a
+FormatError naming the shard and the id. The constructor reads metadata and at most a few
+rows; it never allocates from a claimed shape (``open_source`` refuses large shapes next).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,9 +61,11 @@ import pyarrow.parquet as pq
 
 from dataqual.errors import FormatError, SourceError, TruncatedError
 from dataqual.imageset import DEFAULT_BATCH_ROWS, MISSING_LABEL, ImageBatch, SplitInfo, position_ids
-from dataqual.ingest.csv import _strings_to_float, clean_labels, clean_pixel_values
-from dataqual.ingest.images import DEFAULT_MAX_PIXELS, decode_image, image_size
+from dataqual.ingest.csv import _strings_to_float
+from dataqual.ingest.images import DEFAULT_MAX_PIXELS, decode_images, image_size
+from dataqual.ingest.paths import file_problem, require_regular_file, resolved_root
 from dataqual.ingest.split import natural_key, order_splits, rechunk, split_from_name
+from dataqual.ingest.values import clean_labels, clean_pixel_values
 from dataqual.store.manifest import MANIFEST_NAME, Manifest
 
 __all__ = ["ParquetSource", "find_parquet_files"]
@@ -62,6 +74,8 @@ _PAR1 = b"PAR1"
 _LABEL_NAMES = ("label", "labels", "y", "target", "class")
 _IMAGE_NAMES = ("image", "images", "img", "pixels", "x")
 _DEFAULT_SHAPE = (28, 28)
+#: A ``dataqual.height``/``width`` value: ASCII digits, at most 9 (``int()`` cannot fail).
+_META_INT = re.compile(rb"[0-9]{1,9}")
 
 
 @dataclass(frozen=True)
@@ -95,9 +109,9 @@ def _read_error(path: Path, exc: Exception) -> SourceError:
     return FormatError(path, f"cannot read as Parquet: {exc}")
 
 
-def _open(path: Path) -> pq.ParquetFile:
-    if not path.is_file():
-        raise SourceError(path, "no such file")
+def _open(path: Path, root: Path | None = None) -> pq.ParquetFile:
+    """Open a Parquet file after the policy check (``root`` resolved; default its folder)."""
+    require_regular_file(path, resolved_root(path) if root is None else root)
     if path.stat().st_size == 0:
         raise TruncatedError(path, "file is empty")
     with path.open("rb") as f:
@@ -146,7 +160,24 @@ def _image_kind(path: Path, name: str, t: pa.DataType) -> tuple[str, tuple[int, 
     if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
         return "encoded", None
     if pa.types.is_struct(t) and t.get_field_index("bytes") >= 0:
+        inner = t.field(t.get_field_index("bytes")).type
+        if not (
+            pa.types.is_binary(inner)
+            or pa.types.is_large_binary(inner)
+            or pa.types.is_binary_view(inner)
+        ):  # text there would be taken for a path to open: never followed
+            raise FormatError(
+                path,
+                f"image column {name!r} is a struct whose 'bytes' field has type {inner}",
+                hint="expected encoded image bytes (binary)",
+            )
         return "struct", None
+    if pa.types.is_struct(t):
+        raise FormatError(
+            path,
+            f"image column {name!r} is a struct without a 'bytes' field ({t})",
+            hint="images must be inside the table; paths to other files are not followed",
+        )
     if lists and _is_numeric(t.value_type):
         if pa.types.is_fixed_size_list(t):
             side = math.isqrt(t.list_size)
@@ -210,10 +241,12 @@ def _inspect(
     )
     found = shape
     if found is None and b"dataqual.height" in meta:
-        try:
-            found = (int(meta[b"dataqual.height"]), int(meta[b"dataqual.width"]))
-        except (KeyError, ValueError) as exc:
-            raise FormatError(path, "bad dataqual.height/width metadata") from exc
+        raw = (meta.get(b"dataqual.height", b""), meta.get(b"dataqual.width", b""))
+        if not all(_META_INT.fullmatch(v) for v in raw):
+            raise FormatError(
+                path, f"bad dataqual.height/width metadata {raw[0][:20]!r}/{raw[1][:20]!r}"
+            )
+        found = (int(raw[0]), int(raw[1]))  # only numbers: open_source checks the size
     if found is None:
         found = typed
     if found is not None and (found[0] <= 0 or found[1] <= 0):
@@ -257,7 +290,8 @@ def _shape_from_data(info: _FileInfo, pf: pq.ParquetFile) -> tuple[int, int] | N
                 col = pc.struct_field(col, "bytes")
             for value in col.drop_null().to_pylist():
                 if info.image_kind in ("encoded", "struct"):
-                    size = image_size(value)
+                    # bytes only: image_size would open a str as a path
+                    size = image_size(value) if isinstance(value, bytes) else None
                     if size is not None:
                         return size
                 elif info.image_kind == "nested":
@@ -283,15 +317,19 @@ def _shape_from_data(info: _FileInfo, pf: pq.ParquetFile) -> tuple[int, int] | N
 
 
 def _manifest_shards(folder: Path) -> dict[str, list[Path]]:
-    """Split -> shard paths listed by ``folder/manifest.json``, checked to exist."""
+    """Split -> shard paths listed by ``folder/manifest.json``, each checked to be a
+    regular file inside the folder (the manifest too) before anything opens it."""
+    root = resolved_root(folder)
+    require_regular_file(folder / MANIFEST_NAME, root)
     manifest = Manifest.load(folder)
     by_split: dict[str, list[Path]] = {}
     for shard in manifest.shards:
         path = folder / shard.path
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise SourceError(path, f"listed in {MANIFEST_NAME} but missing")
-        if not Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder)):
-            raise SourceError(path, f"listed in {MANIFEST_NAME} but outside its folder")
+        problem = file_problem(path, root)
+        if problem is not None:
+            raise SourceError(path, f"listed in {MANIFEST_NAME} but {problem}")
         by_split.setdefault(shard.split, []).append(path)
     return by_split
 
@@ -305,31 +343,79 @@ def _check_manifest_rows(folder: Path, parts: dict[str, list[_Part]]) -> None:
             raise FormatError(path, f"holds {got} rows, {MANIFEST_NAME} says {shard.rows}")
 
 
+def _parquet_entries(folder: Path, root: Path) -> list[Path]:
+    """The ``*.parquet`` entries of ``folder`` (not hidden) in natural order, each checked
+    to be a regular file inside ``root``: a bad one is an error naming it, not skipped."""
+    out = []
+    for entry in folder.iterdir():
+        if entry.name[:1] == "." or entry.suffix != ".parquet":
+            continue
+        require_regular_file(entry, root)
+        out.append(entry)
+    return sorted(out, key=lambda p: natural_key(p.name))
+
+
 def find_parquet_files(path: Path) -> tuple[dict[str, list[Path]], list[Path]]:
     """``({split: files in ROOT/<split>/}, [files directly in ROOT])`` of a folder, each in
-    natural order (``part-2`` before ``part-10``); a file gives ``({}, [file])``."""
+    natural order (``part-2`` before ``part-10``); a file gives ``({}, [file])``.
+
+    Every file returned passed the policy of :mod:`dataqual.ingest.paths`; a ``*.parquet``
+    entry that does not is a SourceError naming it.
+    """
     path = Path(path)
-    if path.is_file():
+    root = resolved_root(path)
+    if not path.is_dir():
+        require_regular_file(path, root)
         return {}, [path]
     by_dir: dict[str, list[Path]] = {}
-    flat: list[Path] = []
     for entry in sorted(path.iterdir(), key=lambda p: natural_key(p.name)):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            files = sorted(
-                (
-                    f
-                    for f in entry.iterdir()
-                    if f.is_file() and f.suffix == ".parquet" and f.name[:1] != "."
-                ),
-                key=lambda p: natural_key(p.name),
-            )
+        if entry.name[:1] != "." and entry.is_dir():
+            files = _parquet_entries(entry, root)
             if files:
                 by_dir[entry.name] = files
-        elif entry.is_file() and entry.suffix == ".parquet":
-            flat.append(entry)
-    return by_dir, flat
+    return by_dir, _parquet_entries(path, root)
+
+
+def _check_unique_ids(files: list[tuple[_FileInfo, pq.ParquetFile]]) -> None:
+    """Shard ids must be unique across the source (they key every later table): read the
+    id column only, sort it in Arrow, and name the shard, record and id of the first
+    repeat in stream order. A null id is an error too."""
+    if not files:
+        return
+    chunks: list[pa.Array] = []
+    for info, pf in files:
+        assert info.id is not None
+        try:
+            col = pf.read(columns=[info.id], use_threads=False).column(0)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise _read_error(info.path, exc) from exc
+        if col.null_count:
+            first = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
+            raise FormatError(
+                info.path, f"id column has {col.null_count} null values", record=first
+            )
+        chunks.extend(col.cast(pa.large_string()).chunks)
+    ids = pa.chunked_array(chunks, type=pa.large_string()).combine_chunks()
+    if len(ids) < 2 or pc.count_distinct(ids).as_py() == len(ids):
+        return
+    order = pc.array_sort_indices(ids)  # stable: equal ids keep their stream order
+    ranked = ids.take(order)
+    same = pc.equal(ranked.slice(1), ranked.slice(0, len(ranked) - 1))
+    repeats = np.flatnonzero(same.to_numpy(zero_copy_only=False)) + 1
+    order_np = order.to_numpy()
+    at = int(order_np[repeats].min())  # first row, in stream order, whose id came before
+    value = ids[at].as_py()
+    earlier = int(order_np[pc.index(ranked, value).as_py()])  # its first occurrence
+    starts = np.cumsum([0, *(info.num_rows for info, _ in files)])
+    where = int(np.searchsorted(starts, at, side="right")) - 1
+    first = int(np.searchsorted(starts, earlier, side="right")) - 1
+    raise FormatError(
+        files[where][0].path,
+        f"id {value!r} appears twice (first in {files[first][0].path.name}, record "
+        f"{earlier - starts[first]})",
+        record=at - int(starts[where]),
+        hint="every row of a shard folder needs its own id",
+    )
 
 
 def _labels(col: pa.Array, info: _FileInfo) -> np.ndarray:
@@ -400,19 +486,22 @@ def _list_images(
     images = np.zeros((n, h * w), dtype=np.uint8)
     missing = np.zeros(n, np.int32)
     oor = np.zeros(n, np.int32)
+    rescaled = np.zeros(n, np.int32)
     raw_min = raw_max = None
     if pa.types.is_uint8(values.type) and not values.null_count:
         images[valid] = values.to_numpy(zero_copy_only=False).reshape(nvalid, h * w)
     else:
         floats = values.cast(pa.float64()).to_numpy(zero_copy_only=False).reshape(nvalid, h * w)
-        pix, miss, out, rmin, rmax = clean_pixel_values(floats)
-        images[valid], missing[valid], oor[valid] = pix, miss, out
+        pv = clean_pixel_values(floats)
+        images[valid], missing[valid], oor[valid] = pv.pixels, pv.missing, pv.out_of_range
+        rescaled[valid] = pv.rescaled
         raw_min = np.full(n, np.nan)
         raw_max = np.full(n, np.nan)
-        raw_min[valid], raw_max[valid] = rmin, rmax
+        raw_min[valid], raw_max[valid] = pv.raw_min, pv.raw_max
     defects = {
         "missing_pixels": missing,
         "pixels_out_of_range": oor,
+        "rescaled": rescaled,
         "unreadable": (~valid).astype(np.int32),
     }
     return images.reshape(n, h, w), defects, raw_min, raw_max
@@ -421,18 +510,10 @@ def _list_images(
 def _encoded_images(
     col: pa.Array, info: _FileInfo, h: int, w: int, max_pixels: int
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Encoded image cells decoded like image files (shared decoder: the same counters)."""
     if info.image_kind == "struct":
         col = pc.struct_field(col, "bytes")
-    n = len(col)
-    images = np.zeros((n, h, w), dtype=np.uint8)
-    flags = np.zeros((3, n), dtype=np.int32)  # wrong_shape, wrong_mode, unreadable
-    for i, value in enumerate(col.to_pylist()):  # per-image decode: unavoidable
-        if value is None:
-            flags[2, i] = 1
-            continue
-        images[i], *row_flags = decode_image(value, (h, w), max_pixels=max_pixels)
-        flags[:, i] = row_flags
-    return images, {"unreadable": flags[2], "wrong_shape": flags[0], "wrong_mode": flags[1]}
+    return decode_images(col.to_pylist(), (h, w), max_pixels=max_pixels)
 
 
 class ParquetSource:
@@ -450,7 +531,10 @@ class ParquetSource:
         default_split: str = "train",
         max_pixels: int = DEFAULT_MAX_PIXELS,
         description: str | None = None,
+        root: Path | None = None,
     ) -> None:
+        """``root``: the resolved folder every file must stay inside (default: each file's
+        own folder); a file that is not a regular file inside it is a SourceError."""
         self._description = description or ", ".join(
             str(p) for p in [*flat, *(f for fs in by_dir.values() for f in fs)]
         )
@@ -468,12 +552,12 @@ class ParquetSource:
         infos: list[tuple[_FileInfo, pq.ParquetFile]] = []
         for split, files in by_dir.items():
             for f in files:
-                pf = _open(f)
+                pf = _open(f, root)
                 info = _inspect(f, pf, **opts)
                 infos.append((info, pf))
                 self._add(split, _Part(info, None, split if info.split else None), info.num_rows)
         for f in flat:
-            pf = _open(f)
+            pf = _open(f, root)
             info = _inspect(f, pf, **opts)
             infos.append((info, pf))
             if info.split is None:
@@ -497,6 +581,11 @@ class ParquetSource:
         self._shape = shapes.pop() if shapes else _DEFAULT_SHAPE
         for info, _ in infos:
             _check_size(info, self._shape)
+        opened = {info.path: (info, pf) for info, pf in infos if info.id is not None}
+        in_stream_order = dict.fromkeys(
+            p.info.path for s in order_splits(self._parts) for p in self._parts[s]
+        )
+        _check_unique_ids([opened[f] for f in in_stream_order if f in opened])
 
     def _add(self, split: str, part: _Part, rows: int) -> None:
         self._parts.setdefault(split, []).append(part)
@@ -544,9 +633,10 @@ class ParquetSource:
         """A shard folder (``ROOT/<split>/*.parquet``), a folder of Parquet files (split
         from each name) or one file."""
         path = Path(path)
-        if not path.exists():
+        if not os.path.lexists(path):
             raise SourceError(path, "no such file or folder")
-        manifest = path.is_dir() and (path / MANIFEST_NAME).is_file()
+        # lexists: a manifest that is a FIFO or broken link is refused, not skipped
+        manifest = path.is_dir() and os.path.lexists(path / MANIFEST_NAME)
         by_dir, flat = (_manifest_shards(path), []) if manifest else find_parquet_files(path)
         source = cls(
             by_dir,
@@ -557,6 +647,7 @@ class ParquetSource:
             shape=shape,
             max_pixels=max_pixels,
             description=str(path),
+            root=resolved_root(path),
         )
         if manifest:
             _check_manifest_rows(path, source._parts)
@@ -584,6 +675,7 @@ class ParquetSource:
     ) -> Iterator[pa.RecordBatch]:
         """Batches of one part's rows (filtered to its split), split column checked."""
         info = part.info
+        require_regular_file(info.path)  # again: never open a FIFO swapped in since
         try:
             pf = pq.ParquetFile(info.path)
             seen = 0

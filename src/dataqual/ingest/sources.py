@@ -9,24 +9,32 @@ Detection looks at content, not names alone:
   gzip-compressed or plain text with commas -> ``csv``.
 
 ``format=`` forces a reader. Readers stream; see each module for what it accepts.
+
+Detection and every reader follow one policy (:mod:`dataqual.ingest.paths`): only regular
+files inside the source are opened, so a device, FIFO, socket, broken link or a link
+leading out of the source is a :class:`~dataqual.errors.SourceError` naming it, before
+any ``open()``.
 """
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 from dataqual.errors import ConfigError, SourceError, TruncatedError
-from dataqual.imageset import ImageSource
+from dataqual.imageset import DEFAULT_MAX_IMAGE_SIDE, ImageSource
 from dataqual.ingest.csv import CsvSource, find_csv_files
 from dataqual.ingest.idx import IdxSource, find_idx_pairs
 from dataqual.ingest.images import ImageFolderSource, looks_like_image_folder
 from dataqual.ingest.npz import NpzSource
 from dataqual.ingest.parquet import ParquetSource, find_parquet_files
+from dataqual.ingest.paths import require_regular_file, resolved_root
 from dataqual.ingest.split import SplitSpec, StratifiedSplitSource
+from dataqual.store.manifest import MANIFEST_NAME
 
-__all__ = ["FORMATS", "FORMAT_OPTIONS", "detect_format", "open_source"]
+__all__ = ["FORMATS", "FORMAT_OPTIONS", "check_image_side", "detect_format", "open_source"]
 
 _SNIFF_BYTES = 64 << 10
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
@@ -95,7 +103,25 @@ def _looks_like_csv(data: bytes) -> bool:
     return control * 100 <= len(data)
 
 
+def _gunzip_head(path: Path, data: bytes) -> bytes:
+    """The first :data:`_SNIFF_BYTES` decompressed bytes of the gzip data ``data`` (the head
+    of a file), read on through the next members of a multi-member file. Only the head:
+    a truncated stream is the reader's to report."""
+    out = b""
+    try:
+        while data[:2] == _GZIP_MAGIC and len(out) < _SNIFF_BYTES:
+            member = zlib.decompressobj(wbits=31)
+            out += member.decompress(data, _SNIFF_BYTES - len(out))
+            if not member.eof:
+                break
+            data = member.unused_data
+    except zlib.error as exc:
+        raise SourceError(path, f"gzip file cannot be decompressed: {exc}") from exc
+    return out
+
+
 def _detect_file(path: Path) -> str:
+    require_regular_file(path, resolved_root(path))  # stat only: no open() of a FIFO/device
     if path.stat().st_size == 0:
         raise TruncatedError(path, "file is empty")
     with path.open("rb") as f:
@@ -117,10 +143,7 @@ def _detect_file(path: Path) -> str:
             hint="point at the folder holding <label>/ image folders",
         )
     if head[:2] == _GZIP_MAGIC:
-        try:  # the head of the stream only: a truncated file is the reader's to report
-            head = zlib.decompressobj(wbits=31).decompress(head, _SNIFF_BYTES)
-        except zlib.error as exc:
-            raise SourceError(path, f"gzip file cannot be decompressed: {exc}") from exc
+        head = _gunzip_head(path, head)
     if head[:3] == b"\x00\x00\x08":
         raise SourceError(
             path,
@@ -139,8 +162,12 @@ def _detect_file(path: Path) -> str:
 def _detect_folder(path: Path) -> str:
     if find_idx_pairs(path):
         return "idx"
+    # A manifest lists the shards (other files are not read): it decides before any scan.
+    # lexists: a manifest that is a FIFO or a broken link is the Parquet reader's to refuse.
+    if os.path.lexists(path / MANIFEST_NAME):
+        return "parquet"
     by_dir, flat = find_parquet_files(path)
-    if (path / "manifest.json").is_file() or by_dir or flat:
+    if by_dir or flat:
         return "parquet"
     if find_csv_files(path):
         return "csv"
@@ -156,12 +183,23 @@ def _detect_folder(path: Path) -> str:
 def detect_format(path: Path) -> str:
     """Name the format of ``path`` from its content (magic bytes, layout), not its name alone."""
     path = Path(path)
-    if not path.exists():
+    if not os.path.lexists(path):
         raise SourceError(path, "no such file or folder")
     try:
         return _detect_folder(path) if path.is_dir() else _detect_file(path)
     except PermissionError as exc:
         raise SourceError(path, f"cannot read: {exc.strerror}") from exc
+
+
+def check_image_side(path: Path, shape: tuple[int, int], max_image_side: int) -> None:
+    """Refuse images larger than ``max_image_side`` in either dimension."""
+    if max(shape) > max_image_side:
+        raise SourceError(
+            path,
+            f"images are {shape[0]}x{shape[1]}, larger than the limit of {max_image_side} "
+            "pixels a side",
+            hint="raise it with --max-image-side if this is intended",
+        )
 
 
 def open_source(
@@ -173,17 +211,22 @@ def open_source(
     label_column: str | None = None,
     image_column: str | None = None,
     split_column: str | None = None,
+    max_image_side: int = DEFAULT_MAX_IMAGE_SIDE,
 ) -> ImageSource:
     """Open a dataset for streaming; ``format`` forces a reader instead of detection.
 
     ``split`` cuts a single-split source into train/test (see
     :class:`~dataqual.ingest.split.SplitSpec`); ``shape`` fixes the image shape (csv,
     images, parquet); the ``*_column`` options name Parquet columns. An option the format
-    does not take is a :class:`~dataqual.errors.ConfigError`.
+    does not take is a :class:`~dataqual.errors.ConfigError`. Images taller or wider than
+    ``max_image_side`` are refused (:class:`~dataqual.errors.SourceError`) from the headers,
+    before any image is read.
     """
     path = Path(path)
-    if not path.exists():
+    if not os.path.lexists(path):
         raise SourceError(path, "no such file or folder")
+    if not path.is_dir():  # a single-file source, whatever the format: the policy first
+        require_regular_file(path, resolved_root(path))
     fmt = format or detect_format(path)
     if fmt not in FORMATS:
         raise ConfigError(f"unknown format {fmt!r}; known formats: {', '.join(sorted(FORMATS))}")
@@ -202,7 +245,10 @@ def open_source(
         raise ConfigError(f"option {', '.join(extra)} does not apply to format {fmt!r}")
     if shape is not None and (len(shape) != 2 or min(shape) <= 0):
         raise ConfigError(f"shape must be (height, width) with positive sizes, got {shape!r}")
+    if shape is not None:
+        check_image_side(path, shape, max_image_side)
     source = FORMATS[fmt](path, **options)
+    check_image_side(path, source.shape, max_image_side)
     if split is not None:
         source = StratifiedSplitSource(source, split)
     return source

@@ -55,9 +55,26 @@ def order_splits(names: Iterable[str]) -> list[str]:
     return sorted(set(names), key=lambda s: (s != "train", s != "test", s))
 
 
-def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort key that orders ``2.png`` before ``10.png`` and ``part-9`` before ``part-10``."""
-    return tuple((0, int(t)) if t.isdigit() else (1, t) for t in re.split(r"(\d+)", name) if t)
+_ASCII_DIGITS = re.compile(r"([0-9]+)")
+
+_NaturalKey = tuple[tuple[tuple[int, str] | tuple[int, int, str], ...], str]
+
+
+def natural_key(name: str) -> _NaturalKey:
+    """Sort key that orders ``2.png`` before ``10.png`` and ``part-9`` before ``part-10``.
+
+    Only ASCII digit runs count as numbers (``²`` or ``٣`` pass ``str.isdigit`` but are
+    text here), compared by length once leading zeros are gone, then by their digits: no
+    ``int()`` is called, so no name can make it raise. The name itself breaks ties
+    (``01`` / ``1``), so distinct names never compare equal and the order is total.
+    """
+    parts = _ASCII_DIGITS.split(name)  # odd indices are the digit runs
+    tokens = tuple(
+        (0, len(t.lstrip("0")), t.lstrip("0")) if i % 2 else (1, t)
+        for i, t in enumerate(parts)
+        if t
+    )
+    return tokens, name
 
 
 def concat_batches(batches: Sequence[ImageBatch]) -> ImageBatch:

@@ -75,6 +75,7 @@ def validate_profile(
     raw_rows: dict[str, int] | None = None,
     reference: Profile | None = None,
     thresholds: Thresholds | None = None,
+    splits: Sequence[str] | None = None,
 ) -> tuple[Profile, ValidationReport]:
     """Enrich the profile with analyser columns, then validate each split with every suite.
 
@@ -82,7 +83,10 @@ def validate_profile(
     ``raw_rows`` are the rows per split before cleaning (defaults to this profile's counts);
     ``thresholds`` are the robust bounds to judge by (default: derived from this profile —
     pass the raw report's ``thresholds`` when validating cleaned data). ``analysers``
-    default to those named in the suites' ``meta.dataqual.analysers``.
+    default to those named in the suites' ``meta.dataqual.analysers``. ``splits`` are the
+    splits to judge, also when they hold no row (every split that was read or declared: a
+    split that cleaning empties, or that is missing, must fail rather than go unjudged);
+    default: the splits present in the profile.
     """
     suites = list(suites) if suites is not None else load_suites()
     settings: dict[str, dict[str, Any]] = {}
@@ -106,7 +110,9 @@ def validate_profile(
     if thresholds is None:
         rules = merge_rules(s.meta.thresholds for s in suites)
         thresholds = robust_thresholds(table, rules, profile.shape)
-    raw_rows = raw_rows or {str(k): int(v) for k, v in table["split"].value_counts().items()}
+    present = {str(k): int(v) for k, v in table["split"].value_counts().items()}
+    judged = list(splits) if splits is not None else enriched.splits
+    raw_rows = {s: 0 for s in judged} | (raw_rows or present)
 
     def run(frame: pd.DataFrame, group: list[Suite], split: str | None, row_level: bool) -> None:
         if not group:
@@ -131,7 +137,7 @@ def validate_profile(
     run(table, suites, None, True)
     run(table, [s for s in suites if s.meta.scope == "dataset"], None, False)
     per_split = [s for s in suites if s.meta.scope == "split"]
-    for split in enriched.splits if per_split else []:
+    for split in judged if per_split else []:
         run(enriched.split(split).reset_index(drop=True), per_split, split, False)
     log.info(
         "%s validation: %d checks, %d failed",

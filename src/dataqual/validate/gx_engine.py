@@ -8,8 +8,10 @@ every validation (raw and cleaned, each split), and Data Docs are built once at 
 from __future__ import annotations
 
 import copy
+import html
 import logging
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,65 @@ def _parameters_of(kwargs: Any) -> set[str]:
 
 
 _TAG = "dataqual_index"
+
+
+#: Characters HTML gives a meaning; GX 1.x writes table cells into Data Docs unescaped.
+_HTML_SPECIAL = r"[&<>\"']"
+#: What a split name may keep in GX names (they become Data Docs paths and titles).
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def _html_safe(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """``table`` with every text value HTML-escaped, and the escaped -> true value map.
+
+    GX 1.x renders Data Docs from ``.j2`` templates with autoescape off (Jinja's
+    ``select_autoescape(["html", "xml"])`` does not match ``.j2``), and table cells such as
+    unexpected values and unexpected index lists go in raw: a record id read from a file
+    name like ``<img src=x onerror=...>.png`` would run as script when Data Docs are opened.
+    So GX never sees a raw text value: ids, ``duplicate_of`` and every other text column
+    are escaped (``html.escape``, quotes included) and our results map them back.
+    Escaping is injective, so uniqueness and equality checks judge the same rows; an
+    escaped value always holds ``&`` and an untouched one never does, so the map is exact.
+    """
+    columns: dict[str, pd.Series] = {}
+    original: dict[str, str] = {}
+    for name in table.columns:
+        column = table[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            column = column.astype(object)
+        if isinstance(column.dtype, pd.StringDtype):
+            text = column
+        elif column.dtype == object:  # strings, or strings mixed with other values
+            if pd.api.types.infer_dtype(column) in ("string", "empty"):
+                text = column
+            else:
+                text = column.where(column.map(type).eq(str).to_numpy(dtype=bool))
+        else:
+            continue
+        unsafe = text.str.contains(_HTML_SPECIAL, regex=True, na=False).to_numpy(dtype=bool)
+        if not unsafe.any():
+            continue
+        raw = text[unsafe]
+        escaped = raw.map(html.escape)
+        original.update(zip(escaped.tolist(), raw.tolist(), strict=True))
+        safe = column.copy()
+        safe[unsafe] = escaped
+        columns[name] = safe
+    return (table.assign(**columns) if columns else table), original
+
+
+def _restore(value: Any, original: dict[str, str]) -> Any:
+    """``value`` (a GX result: a string, or lists and dicts of them) with escaped text
+    values mapped back to the true ones."""
+    if not original:
+        return value
+    if isinstance(value, str):
+        return original.get(value, value)
+    if isinstance(value, dict):
+        return {k: _restore(v, original) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_restore(v, original) for v in value]
+    return value
 
 
 def _gx_friendly(table: pd.DataFrame) -> pd.DataFrame:
@@ -128,7 +189,9 @@ class GxValidator:
         Several suites are folded into one GX run (named ``dataqual.<stage>_<split>``, each
         expectation's meta naming its suite): GX's cost is per run and per expectation, not
         per row. Only the columns the expectations read are handed to GX: its per-run cost
-        grows with the table's width.
+        grows with the table's width. GX gets text values HTML-escaped (its Data Docs do not
+        escape them; see :func:`_html_safe`) and split names made plain; the results carry
+        the true ids and values.
         """
         gx = self._gx
         suites = [suites] if isinstance(suites, Suite) else list(suites)
@@ -145,7 +208,10 @@ class GxValidator:
                     runnable.append((exp, meta, suite))
         if not runnable:
             return results
-        label = f"{stage}_{split or 'all'}" + {None: "", True: "_rows", False: "_table"}[row_level]
+        # Split names come from folder names or data: GX turns suite names into Data Docs
+        # paths (a dot is a folder) and titles, so only plain characters go in.
+        split_name = _NAME_UNSAFE.sub("_", split) if split else "all"
+        label = f"{stage}_{split_name}" + {None: "", True: "_rows", False: "_table"}[row_level]
         prefix = suites[0].name if len(suites) == 1 else "dataqual"
         name = self._unique(f"{prefix}.{label}")
         gx_suite = gx.ExpectationSuite(
@@ -166,14 +232,17 @@ class GxValidator:
         read = set().union(*(columns_of(e) for e, _, _ in runnable))
         # Row ids only where failing rows are named (GX fingerprints every column it gets).
         needed = ["id", *sorted(read - {"id"})] if row_level is not False else sorted(read)
+        frame, original = _html_safe(table[[c for c in needed if c in table]])
         run = vd.run(
-            batch_parameters={"dataframe": _gx_friendly(table[[c for c in needed if c in table]])},
+            batch_parameters={"dataframe": _gx_friendly(frame)},
             result_format=_RESULT_FORMAT if row_level is not False else "SUMMARY",
         )
         # GX orders results by how it computes metrics, not as listed: match them by our tag.
         by_index = {int(res.expectation_config.meta[_TAG]): res for res in run.results}
         for i, (_, meta, suite) in enumerate(runnable):
-            results.append(self._convert(by_index[i], meta, suite, stage, split, len(table)))
+            results.append(
+                self._convert(by_index[i], meta, suite, stage, split, len(table), original)
+            )
         return results
 
     def _unique(self, name: str) -> str:
@@ -213,9 +282,16 @@ class GxValidator:
 
     @staticmethod
     def _convert(
-        res: Any, meta: ExpectationMeta, suite: Suite, stage: str, split: str | None, rows: int
+        res: Any,
+        meta: ExpectationMeta,
+        suite: Suite,
+        stage: str,
+        split: str | None,
+        rows: int,
+        original: dict[str, str],
     ) -> CheckResult:
-        result = dict(res.result or {})
+        """Our result of one GX expectation result, with true (unescaped) ids and values."""
+        result = _restore(dict(res.result or {}), original)
         ids = np.array([], dtype=str)
         details = np.array([], dtype=str)
         observed: dict[str, Any] = {}
