@@ -22,6 +22,7 @@ import gzip
 import io
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -215,14 +216,16 @@ def run_case(case: Case, work: Path, timeout: float) -> dict[str, object]:
         ]
         log = (folder / "log").open("wb")
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
         status, usage, killed = None, None, False
         while status is None:
             pid, st, ru = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 status, usage = st, ru
-            elif time.perf_counter() - start > timeout:
-                proc.kill()
+            elif time.perf_counter() - start > timeout and not killed:
+                os.killpg(proc.pid, signal.SIGKILL)  # not proc.kill(): it would reap the child
                 killed = True
             else:
                 time.sleep(0.05)

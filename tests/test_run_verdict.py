@@ -119,3 +119,34 @@ def test_the_sample_still_passes_its_label_check(sample_dir: Path, tmp_path: Pat
     outcome = run(Path(shutil.copytree(sample_dir, tmp_path / "s")), tmp_path)
     assert outcome.exit_code == 0
     assert checks(outcome)[("raw", None, "label_accuracy")]["observed"]["oof_accuracy"] > 0.9
+
+
+def test_rows_repaired_by_the_reader_pass_after_cleaning(sample: w.Data, tmp_path: Path) -> None:
+    """A clipped CSV cell and an RGB PNG are repaired, so the cleaned data passes: the
+    cleaned profile describes the stored pixels, not the source's."""
+    x, y = sample["train"]
+    flat = x.reshape(len(x), -1).astype(np.int64)
+    flat[10, 300] = 300  # clipped to 255
+    src = tmp_path / "data.csv"
+    rows = [f"{int(label)}," + ",".join(map(str, r)) for label, r in zip(y, flat, strict=True)]
+    src.write_text("\n".join(rows) + "\n")
+    outcome = run(src, tmp_path)
+    assert outcome.exit_code == 0, outcome.failures
+    found = checks(outcome)
+    assert not found[("raw", None, "pixel_max_in_range")]["success"]
+    assert found[("cleaned", None, "pixel_max_in_range")]["success"]
+    assert found[("cleaned", None, "pixel_values_integral")]["success"]
+
+
+def test_converted_images_pass_after_cleaning(sample: w.Data, tmp_path: Path) -> None:
+    x, y = sample["test"]
+    root = w.write_images(
+        tmp_path / "png", {"train": (x[:100], y[:100]), "test": (x[100:], y[100:])}
+    )
+    first = sorted((root / "train").rglob("*.png"))[0]
+    first.write_bytes(w.png_bytes(x[0], mode="RGB"))
+    outcome = run(root, tmp_path)
+    found = checks(outcome)
+    assert not found[("raw", None, "image_mode")]["success"]
+    assert found[("cleaned", None, "image_mode")]["success"]
+    assert "image_mode (all)" not in outcome.failures

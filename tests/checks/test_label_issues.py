@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -64,10 +65,26 @@ def test_planted_flips_are_flagged_and_rank_first() -> None:
     # A flipped row can sway the suggestion for its nearest neighbours, never their flag.
     suggested = analysis.columns["suggested_label"].to_numpy(dtype=np.int64)
     assert (suggested == np.r_[np.arange(200), np.arange(50)] % 10).mean() >= 0.99
-    (result,) = analysis.results
+    result, accuracy = analysis.results
     assert result.name == "label_audit" and result.skipped is None
     assert result.observed["issues"] == len(FLIPS) and result.observed["folds"] == 5
     assert result.observed["issues_by_split"] == {"test": 1, "train": 3}
+    assert accuracy.name == "label_accuracy" and accuracy.severity == "error"
+    assert accuracy.success and accuracy.observed["oof_accuracy"] > 0.95
+
+
+def test_labels_unrelated_to_images_fail_label_accuracy() -> None:
+    profile = flipped_profile()
+    shuffled = profile.table.assign(
+        label=np.random.default_rng(1).permutation(profile.table["label"].to_numpy())
+    )
+    analysis = audit(replace(profile, table=shuffled))
+    _, accuracy = analysis.results
+    assert not accuracy.success and accuracy.skipped is None
+    assert accuracy.observed["oof_accuracy"] < 0.3
+    assert accuracy.observed["min_oof_accuracy"] == 0.5
+    lenient = audit(replace(profile, table=shuffled), min_oof_accuracy=0.0)
+    assert lenient.results[1].success
 
 
 def test_logistic_model_finds_the_flips_too() -> None:
@@ -95,7 +112,7 @@ def test_tiny_dataset_with_a_singleton_class_runs_with_fewer_folds() -> None:
     profile = make_profile({"train": (synthetic_images(y), y)})
     analysis = audit(profile, folds=10)
     assert len(analysis.columns["label_issue"]) == 50
-    (result,) = analysis.results
+    result, _ = analysis.results
     assert result.skipped is None and result.observed["folds"] == 10
     two = np.arange(25) % 2
     analysis = audit(make_profile({"train": (synthetic_images(two), two)}), folds=20)
@@ -118,8 +135,9 @@ def test_too_little_to_audit_is_skipped_with_a_reason(
     profile = make_profile({"train": (images, labels)})
     context = AnalysisContext(stage="raw", spec=DatasetSpec(classes=list(range(classes))))
     analysis = LabelIssues().analyse(profile, context)
-    (result,) = analysis.results
+    result, accuracy = analysis.results
     assert result.skipped is not None and reason in result.skipped
+    assert accuracy.skipped == result.skipped and accuracy.success
     assert not analysis.columns["label_issue"].any() and not analysis.artefacts
     assert len(analysis.columns["label_quality"]) == len(labels)
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import dataqual.checks.near_duplicates as near_module
 from dataqual.checks.analysis import AnalysisContext
 from dataqual.checks.near_duplicates import NearDuplicates, near_pairs, unit_thumbnails
 from dataqual.clean import plan_cleaning
@@ -156,3 +157,82 @@ def test_validate_profile_with_the_suites_names_the_planted_rows() -> None:
     plan = plan_cleaning(enriched.table["id"], report)
     removed = set(enriched.table["id"][plan.remove])
     assert removed == {"train/101", "train/104", "train/21", "train/20"}
+
+
+def near_identical(n: int, seed: int = 0) -> np.ndarray:
+    """``n`` distinct copies of one image, each with three ink pixels lowered by 1..3."""
+    rng = np.random.default_rng(seed)
+    base = synthetic_images(np.array([3]), seed=0)[0]
+    images = np.repeat(base[None], n, axis=0).reshape(n, -1)
+    ink = np.flatnonzero(base.ravel())
+    for k in range(3):
+        images[np.arange(n), ink[rng.integers(0, len(ink), n)]] -= np.uint8(k + 1)
+    return images.reshape(n, *base.shape)
+
+
+def test_thirty_thousand_near_identical_images_are_all_flagged() -> None:
+    """Dense clusters keep O(rows x neighbours) pairs; still, every first copy after the first
+    row has an earlier partner within the threshold, and every training row near the one test
+    copy leaks into it."""
+    n = 30_000
+    train = near_identical(n)
+    test = near_identical(1, seed=7)
+    profile = make_profile({"train": (train, np.full(n, 3)), "test": (test, np.array([3]))})
+    analysis = NearDuplicates().analyse(profile, AnalysisContext(stage="raw", spec=SPEC))
+    table = profile.table.assign(**{k: v for k, v in analysis.columns.items()})
+    rows = table[table["split"] == "train"]
+    first = ~rows["content_hash"].duplicated().to_numpy()
+    assert first.sum() > 25_000  # mostly distinct images: exact copies are left out
+    partner = rows["near_duplicate_of"].to_numpy(dtype=object, na_value=None)
+    flagged = np.array([p is not None for p in partner])
+    assert not flagged[0] and flagged[first][1:].all() and not flagged[~first].any()
+    position = rows["position"].to_numpy()
+    earlier = np.array([int(p.split("/")[1]) for p in partner[flagged]])
+    assert (earlier < position[flagged]).all()
+    assert (rows["near_duplicate_distance"][flagged] <= 0.06).all()
+    leaks = rows["near_leaks_into"].to_numpy(dtype=object, na_value=None)[first]
+    assert set(leaks) == {"test/0"}
+
+
+@pytest.mark.parametrize("cap", [3, 8])
+def test_dense_rows_find_an_earlier_partner_like_brute_force(
+    cap: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a tiny cap and leaf blocks, rows in clusters are dense: each row is flagged exactly
+    when brute force finds an earlier row within the threshold, with such a row; rows with few
+    candidates keep the exact closest one."""
+    monkeypatch.setattr(near_module, "_BLOCK", 16)
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(6, 30))
+    sizes = [40, 25, 3, 2, 1, 1]
+    points = np.concatenate(
+        [c + rng.normal(size=(k, 30)) * 0.004 for c, k in zip(centres, sizes, strict=True)]
+    )
+    points = points[rng.permutation(len(points))]  # clusters interleaved across blocks
+    unit = (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+    radius = 0.05
+    partner, dist = near_module._closest_earlier(
+        near_module._project(unit, 6, 0), unit, radius, cap
+    )
+    full = np.linalg.norm(unit[:, None] - unit[None], axis=2)
+    earlier = np.tril(full <= radius, k=-1)  # [j, i]: i < j within the radius
+    assert ((partner >= 0) == earlier.any(axis=1)).all()
+    got = np.flatnonzero(partner >= 0)
+    assert (partner[got] < got).all() and (full[got, partner[got]] <= radius).all()
+    np.testing.assert_allclose(dist[got], full[got, partner[got]], atol=1e-5)
+    few = earlier.sum(axis=1) + np.triu(full <= radius, k=1).sum(axis=1) <= cap
+    for j in np.flatnonzero(few & earlier.any(axis=1)):
+        assert partner[j] == np.flatnonzero(earlier[j])[np.argmin(full[j, earlier[j]])]
+
+
+def test_near_pairs_keeps_at_most_the_cap_per_row() -> None:
+    n = 500
+    unit = np.repeat(np.eye(1, 20, dtype=np.float32), n, axis=0)
+    unit[:, 1] = np.linspace(0, 0.01, n, dtype=np.float32)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    i, j, d = near_pairs(unit, 0.06, max_neighbours=10)
+    assert 0 < len(i) <= n * 10 and (i < j).all() and (d <= 0.06).all()
+    assert len(np.unique(i * n + j)) == len(i)
+    covered = np.zeros(n, bool)
+    covered[i] = covered[j] = True
+    assert covered.all()

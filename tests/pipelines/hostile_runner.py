@@ -19,7 +19,7 @@ from types import FrameType
 
 from pipelines.cli import main
 
-from tests.ingest.test_hostile import CASES
+from tests.ingest.test_hostile_more import ALL_CASES as CASES
 from tests.pipelines.test_cli_hostile import _flags
 
 LIMIT_S = 60

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from pipelines.cli import main
 
-from tests.ingest.test_hostile import CASES, Case
+from tests.ingest.test_hostile import Case
+from tests.ingest.test_hostile_more import ALL_CASES as CASES
 
 ERROR_CASES = [c for c in CASES if c.error is not None]
 

@@ -208,11 +208,13 @@ def _dense_earlier(
         queries = dense[leaf == b]
         lo = int(b) * _BLOCK
         block = projected[lo : lo + _BLOCK]
+        block_sq = np.einsum("ij,ij->i", block, block)
         for start in range(0, len(queries), 256):
             q = queries[start : start + 256]
-            d = np.sqrt(((projected[q, None, :] - block[None]) ** 2).sum(axis=2))
+            near_q = projected[q]
+            d = np.einsum("ij,ij->i", near_q, near_q)[:, None] + block_sq - 2 * near_q @ block.T
             d[(lo + np.arange(len(block)))[None, :] >= q[:, None]] = np.inf
-            d[d > radius] = np.inf
+            d[d > radius**2] = np.inf  # squared distances: only a superset filter
             kk = min(k, len(block))
             near = np.argpartition(d, kk - 1, axis=1)[:, :kk]
             ok = np.isfinite(np.take_along_axis(d, near, axis=1))
@@ -311,14 +313,14 @@ class NearDuplicates:
             raise ValueError(f"profile has {n} rows but {len(profile.thumbs)} thumbnails")
         split = df["split"].astype("string").fillna("").to_numpy(dtype=object)
         hashes = df["content_hash"].astype("string").fillna("").to_numpy(dtype=object)
-        unit, inked = unit_thumbnails(profile.thumbs)
+        inked = np.asarray(profile.thumbs).any(axis=1)  # a norm > 0, without a float copy
         first_copy = ~pd.DataFrame({"s": split, "h": hashes}).duplicated().to_numpy()
         rows = np.flatnonzero(inked & first_copy)  # ascending: "earlier" is kept
         dup_partner = np.full(n, -1, np.int64)
         dup_dist = np.full(n, np.nan, np.float64)
         leak_partner, leak_dist = dup_partner.copy(), dup_dist.copy()
         if len(rows) >= 2:
-            unit = unit[rows]
+            unit, _ = unit_thumbnails(profile.thumbs[rows])  # only the rows taking part
             projected = _project(unit, dims, 0)
             part_split, part_hash = split[rows], hashes[rows]
             for name in pd.unique(part_split):
