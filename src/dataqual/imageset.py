@@ -14,17 +14,23 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 __all__ = [
+    "CHUNK_PIXEL_BYTES",
     "DEFAULT_BATCH_ROWS",
     "DEFAULT_MAX_IMAGE_SIDE",
     "MISSING_LABEL",
     "ImageBatch",
     "ImageSource",
     "SplitInfo",
+    "chunk_rows",
     "position_ids",
 ]
 
 #: Rows per chunk: large enough for vectorised work, small enough to bound memory.
 DEFAULT_BATCH_ROWS = 16_384
+
+#: Pixel bytes per chunk: MNIST's 16,384 rows of 28x28 (12.8 MB). Larger images get fewer
+#: rows per chunk (:func:`chunk_rows`), so a chunk's memory does not grow with image size.
+CHUNK_PIXEL_BYTES = DEFAULT_BATCH_ROWS * 28 * 28
 
 #: Largest image height or width a run accepts by default (``--max-image-side``): 9x MNIST's
 #: side, and small enough that one chunk of images and the profile's per-image work stay
@@ -127,6 +133,12 @@ class ImageSource(Protocol):
     def files(self) -> list[Path]: ...
 
     def iter_batches(self, split: str, rows: int = DEFAULT_BATCH_ROWS) -> Iterator[ImageBatch]: ...
+
+
+def chunk_rows(shape: tuple[int, int], rows: int = DEFAULT_BATCH_ROWS) -> int:
+    """Rows per chunk for images of ``shape``: at most ``rows``, and at most
+    :data:`CHUNK_PIXEL_BYTES` of pixels (at least one row)."""
+    return max(1, min(rows, CHUNK_PIXEL_BYTES // max(1, shape[0] * shape[1])))
 
 
 def position_ids(split: str, start: int, stop: int) -> np.ndarray:

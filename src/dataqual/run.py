@@ -35,7 +35,7 @@ from dataqual.clean import CleaningPlan, cleaned_profile, plan_cleaning
 from dataqual.config import RunConfig
 from dataqual.errors import OutputError, SourceError, ValidationFailed
 from dataqual.files import make_dir_public, sha256_file, write_json
-from dataqual.imageset import ImageSource
+from dataqual.imageset import DEFAULT_BATCH_ROWS, ImageSource, chunk_rows
 from dataqual.ingest import detect_format, open_source
 from dataqual.ingest.paths import file_problem
 from dataqual.ingest.split import order_splits
@@ -118,6 +118,7 @@ class Ingested:
     location: Path
     suites: list[Suite]
     reference: Profile | None = None
+    batch_rows: int = DEFAULT_BATCH_ROWS  # rows per chunk, fewer for large images
 
     @property
     def splits(self) -> list[str]:
@@ -205,6 +206,7 @@ def ingest(config: RunConfig) -> Ingested:
         location=location,
         suites=suites,
         reference=reference,
+        batch_rows=chunk_rows(source.shape, config.batch_rows),
     )
 
 
@@ -247,7 +249,8 @@ def _identified_spec(source: ImageSource) -> DatasetSpec | None:
 def profile(ingested: Ingested, config: RunConfig) -> Profile:
     """First streaming pass: the per-image profile of every split."""
     src = ingested.source
-    batches = chain.from_iterable(src.iter_batches(s.name, config.batch_rows) for s in src.splits())
+    rows = ingested.batch_rows
+    batches = chain.from_iterable(src.iter_batches(s.name, rows) for s in src.splits())
     prof = profile_batches(prefetch(batches), src.shape)
     duplicated = prof.table["id"].duplicated()
     if duplicated.any():  # every later stage keys rows by id
@@ -300,7 +303,7 @@ def clean(
     """Decide each row's fate from the raw findings and profile the cleaned data (reading
     back only rows whose pixels are repaired)."""
     plan = plan_cleaning(raw_profile.table["id"], report)
-    profile = cleaned_profile(raw_profile, plan, ingested.source, batch_rows=config.batch_rows)
+    profile = cleaned_profile(raw_profile, plan, ingested.source, batch_rows=ingested.batch_rows)
     return Cleaned(plan=plan, profile=profile)
 
 
@@ -313,7 +316,7 @@ def store(workspace: Workspace, ingested: Ingested, plan: CleaningPlan) -> Store
         shards_dir,
         quarantine_path=workspace.path("quarantine"),
         shard_rows=workspace.config.shard_rows,
-        batch_rows=workspace.config.batch_rows,
+        batch_rows=ingested.batch_rows,
     )
     result.manifest.lineage = _lineage(ingested)
     result.manifest.write(shards_dir)

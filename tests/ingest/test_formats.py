@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dataqual.errors import ConfigError
+from dataqual.errors import ConfigError, FormatError
 from dataqual.imageset import MISSING_LABEL, ImageSource
 from dataqual.ingest.csv import CsvSource
 from dataqual.ingest.images import ImageFolderSource
@@ -205,7 +205,12 @@ def test_shape_option_reads_non_square_csv(tmp_path, fmt) -> None:
 def test_npz_fortran_order_and_column_labels(tmp_path, fmt, data, idx) -> None:
     arrays = {}
     for split, (x, y) in data.items():
-        arrays[f"x_{split}"] = np.asfortranarray(x)  # cannot be cut in rows: loaded once
-        arrays[f"y_{split}"] = y.astype(np.int64)[:, None]
+        arrays[f"x_{split}"] = np.asfortranarray(x)  # cannot be streamed in rows: refused
+        arrays[f"y_{split}"] = np.asfortranarray(y.astype(np.int64)[:, None])  # fine
     np.savez(tmp_path / "f.npz", **arrays)
-    _check(open_source(tmp_path / "f.npz"), fmt, idx)
+    with pytest.raises(FormatError, match="Fortran") as info:
+        open_source(tmp_path / "f.npz")
+    assert "ascontiguousarray" in str(info.value) and "f.npz" in str(info.value)
+    arrays = {k: v if k.startswith("y") else np.ascontiguousarray(v) for k, v in arrays.items()}
+    np.savez(tmp_path / "c.npz", **arrays)
+    _check(open_source(tmp_path / "c.npz"), fmt, idx)

@@ -134,9 +134,10 @@ def test_declared_and_stored_sizes_either_agree_or_fail_cleanly(
     with zipfile.ZipFile(path, "w", method) as zf:
         write_member(zf, "x_train", (declared, 5, 6), body)
         write_member(zf, "y_train", (declared,), bytes(declared))
-    if declared == n and extra_bytes == 0:
+    if len(body) == declared * 5 * 6:  # e.g. no images, and "cutting" an empty body
         got = [b.images for b in NpzSource(path).iter_batches("train", rows)]
-        np.testing.assert_array_equal(np.concatenate(got) if got else x, x)
+        want = np.frombuffer(body, np.uint8).reshape(declared, 5, 6)
+        np.testing.assert_array_equal(np.concatenate(got) if got else want, want)
         return
     with pytest.raises(SourceError, match="'x_train'") as info:
         list(NpzSource(path).iter_batches("train", rows))

@@ -276,5 +276,7 @@ def test_ids_that_are_markup_reach_data_docs_escaped_and_results_true(tmp_path: 
     for name, text in pages.items():
         assert "<img src=x" not in text and "<svg" not in text and "<b>" not in text, name
     (results,) = [t for n, t in pages.items() if n.startswith("validations/")]
-    for rid in (f"train/{HOSTILE}", '"><svg onload=alert(2)>', ENTITY):
-        assert html.escape(rid) in results, rid
+    # failing rows are shown by row number; text values (the repeated id, the duplicate's
+    # partner) as their very text, escaped once
+    for value in (f"train/{HOSTILE}", ENTITY):
+        assert html.escape(value) in results, value

@@ -225,9 +225,10 @@ class LabelIssues:
     ``label_issues`` review queue artefact: every row cleanlab flags and at least the
     ``queue_fraction`` lowest-scored rows, ranked by score.
 
-    Rows with a missing label or one outside the declared classes are neither fitted nor
-    scored (``label_issue`` False, ``label_quality`` NaN). A ``label_audit`` result reports
-    the model, folds, out-of-fold accuracy and counts, or why the audit was skipped; a
+    Rows with a missing label or one outside the declared classes, constant images and later
+    copies of an exact duplicate are neither fitted nor scored (``label_issue`` False,
+    ``label_quality`` NaN). A ``label_audit`` result reports the model, folds, out-of-fold
+    accuracy and counts, or why the audit was skipped; a
     ``label_accuracy`` error fires when that accuracy is below ``min_oof_accuracy`` (labels
     that do not belong to their images).
     """
@@ -244,6 +245,13 @@ class LabelIssues:
         labels = df["label"].astype("Int64").to_numpy(dtype=np.int64, na_value=-1)
         declared = np.asarray(context.spec.classes, dtype=np.int64)
         valid = (df["label"].notna().to_numpy()) & np.isin(labels, declared)
+        # Constant images carry no label information and later copies of an exact duplicate
+        # none beyond the first; both are removed by cleaning anyway. Leaving them out also
+        # bounds the audit on degenerate input (a million blank images: nothing to fit).
+        if "std" in df:
+            valid &= df["std"].to_numpy(dtype=np.float64, na_value=0.0) > 0
+        if "duplicate_of" in df:
+            valid &= df["duplicate_of"].isna().to_numpy()
         present = np.unique(labels[valid])
         codes = np.searchsorted(present, labels[valid])
         issue = np.zeros(n, bool)

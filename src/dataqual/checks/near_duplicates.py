@@ -313,9 +313,13 @@ class NearDuplicates:
             raise ValueError(f"profile has {n} rows but {len(profile.thumbs)} thumbnails")
         split = df["split"].astype("string").fillna("").to_numpy(dtype=object)
         hashes = df["content_hash"].astype("string").fillna("").to_numpy(dtype=object)
-        inked = np.asarray(profile.thumbs).any(axis=1)  # a norm > 0, without a float copy
-        first_copy = ~pd.DataFrame({"s": split, "h": hashes}).duplicated().to_numpy()
-        rows = np.flatnonzero(inked & first_copy)  # ascending: "earlier" is kept
+        inked = np.flatnonzero(np.asarray(profile.thumbs).any(axis=1))  # norm > 0, no float copy
+        # Equal hashes are equal images, so they are all inked or all blank: the first copy
+        # per (split, hash) is found among the inked rows only (none for all-blank data).
+        s_codes = pd.factorize(split[inked])[0].astype(np.int64)
+        h_codes = pd.factorize(hashes[inked])[0].astype(np.int64)
+        key = s_codes * (int(h_codes.max(initial=0)) + 1) + h_codes
+        rows = np.sort(inked[np.unique(key, return_index=True)[1]])  # "earlier" is kept
         dup_partner = np.full(n, -1, np.int64)
         dup_dist = np.full(n, np.nan, np.float64)
         leak_partner, leak_dist = dup_partner.copy(), dup_dist.copy()
