@@ -169,7 +169,7 @@ CASES = [
         "npz deflated, 1,000,000 zero images",
         lambda d: _npz_zero_images(d / "zeros.npz", 1_000_000, fortran=False),
         (),
-        "1: every image blank",
+        "2: refused (expansion 1,029x)",
     ),
     Case(
         "npz 30,000 near-identical images",

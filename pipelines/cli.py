@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from dataqual import __version__
 from dataqual.errors import DataqualError, ValidationFailed
-from dataqual.imageset import DEFAULT_MAX_IMAGE_SIDE
+from dataqual.imageset import DEFAULT_MAX_EXPANSION, DEFAULT_MAX_IMAGE_SIDE
 from dataqual.store.shards import DEFAULT_SHARD_ROWS
 from dataqual.train.trainer import TrainConfig
 from pipelines.prefect_env import configure_prefect
@@ -144,6 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="refuse images taller or wider than this many pixels, before reading them "
         f"(default: {DEFAULT_MAX_IMAGE_SIDE})",
     )
+    run.add_argument(
+        "--max-expansion",
+        type=float,
+        default=DEFAULT_MAX_EXPANSION,
+        help="refuse a compressed source that expands to more than this many bytes per byte "
+        f"on disk, past 64 MiB (a decompression bomb; default: {DEFAULT_MAX_EXPANSION:g})",
+    )
     run.add_argument("--label-column", help="Parquet sources: the label column")
     run.add_argument("--image-column", help="Parquet sources: the image column")
     run.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
@@ -215,6 +222,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         label_column=args.label_column,
         image_column=args.image_column,
         max_image_side=args.max_image_side,
+        max_expansion=args.max_expansion,
         out=args.out,
         overwrite=args.overwrite,
         suites_dir=args.suites,

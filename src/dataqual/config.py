@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dataqual.imageset import DEFAULT_BATCH_ROWS, DEFAULT_MAX_IMAGE_SIDE
+from dataqual.imageset import DEFAULT_BATCH_ROWS, DEFAULT_MAX_EXPANSION, DEFAULT_MAX_IMAGE_SIDE
 from dataqual.ingest.split import SplitSpec
 from dataqual.store.shards import DEFAULT_SHARD_ROWS
 from dataqual.train.trainer import TrainConfig
@@ -40,6 +40,13 @@ class RunConfig(BaseModel):
         description="Largest image height or width accepted; larger images are refused "
         "before anything is allocated.",
     )
+    max_expansion: float = Field(
+        DEFAULT_MAX_EXPANSION,
+        gt=0,
+        description="Refuse a compressed source (gzip, npz, Parquet) that expands to more "
+        "than this many bytes per byte on disk (a decompression bomb); sources under 64 MiB "
+        "expanded are never refused.",
+    )
     out: Path = Field(description="Output folder of the run.")
     overwrite: bool = Field(False, description="Replace an existing run in `out`.")
     suites_dir: Path | None = Field(
@@ -71,7 +78,8 @@ class RunConfig(BaseModel):
             "image_column": self.image_column,
         }
         return {k: v for k, v in options.items() if v is not None} | {
-            "max_image_side": self.max_image_side
+            "max_image_side": self.max_image_side,
+            "max_expansion": self.max_expansion,
         }
 
     def inputs(self) -> list[Path]:

@@ -45,7 +45,9 @@ def test_compressed_zero_images_stream_in_bounded_memory(tmp_path: Path) -> None
         write_member(zf, "x_train", (n, 28, 28), n * 784)
         write_member(zf, "y_train", (n,), (np.arange(n) % 10).astype(np.uint8).tobytes())
     assert path.stat().st_size < 1 << 20
-    source = NpzSource(path)
+    with pytest.raises(SourceError, match="--max-expansion"):  # ~1000x: a bomb by default
+        NpzSource(path)
+    source = NpzSource(path, max_expansion=2000)  # raised: the streaming is what is tested
     tracemalloc.start()
     try:
         rows = nonzero = 0

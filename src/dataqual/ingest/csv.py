@@ -19,7 +19,10 @@ A row with the wrong number of columns, invalid UTF-8, a broken gzip stream or a
 unreadable header is a :class:`~dataqual.errors.FormatError` naming the file and line.
 Blank lines are not records and are skipped. Ids are ``<split>/<row position>``.
 
-A gzip file may hold several members one after the other (``cat a.gz b.gz``). Only
+A gzip file may hold several members one after the other (``cat a.gz b.gz``). One that
+expands more than ``max_expansion`` times its size (past the 64 MiB floor) is a
+decompression bomb: refused at open when its ISIZE trailer says so, else while streaming,
+where decompression stops one byte past the limit. Only
 regular files inside the source folder are read (:mod:`dataqual.ingest.paths`): a
 ``*.csv``/``*.csv.gz`` entry that is a device, FIFO, broken link or a link leading out of
 the folder is a :class:`~dataqual.errors.SourceError` naming it, never skipped.
@@ -29,9 +32,11 @@ from __future__ import annotations
 
 import csv as _stdcsv
 import gzip
+import io
 import math
 import os
 import re
+import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,7 +49,15 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from dataqual.errors import FormatError, SourceError, TruncatedError
-from dataqual.imageset import DEFAULT_BATCH_ROWS, MISSING_LABEL, ImageBatch, SplitInfo, position_ids
+from dataqual.imageset import (
+    DEFAULT_BATCH_ROWS,
+    DEFAULT_MAX_EXPANSION,
+    MISSING_LABEL,
+    ImageBatch,
+    SplitInfo,
+    position_ids,
+)
+from dataqual.ingest.limits import check_expansion, expansion_limit
 from dataqual.ingest.paths import require_regular_file, resolved_root
 from dataqual.ingest.split import order_splits, split_from_name
 from dataqual.ingest.values import clean_labels, clean_pixel_values
@@ -52,6 +65,8 @@ from dataqual.ingest.values import clean_labels, clean_pixel_values
 __all__ = ["CsvSource", "find_csv_files"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
+#: Deflate cannot expand data by more than ~1032:1: a larger ISIZE trailer is not one.
+_MAX_DEFLATE_RATIO = 1100
 #: Bytes pyarrow parses at a time; also the longest row accepted (a 28x28 row is ~3 KB).
 _BLOCK_BYTES = 4 << 20
 #: Most pixel columns a row may have (a 256 x 256 image).
@@ -94,6 +109,44 @@ class _Layout:
     label_col: int | None
     pixel_cols: np.ndarray  # pixel_cols[k] = file column holding row-major pixel k
     shape: tuple[int, int]
+    max_expansion: float = DEFAULT_MAX_EXPANSION  # decompressed bytes per byte on disk
+
+
+class _CountingReader(io.RawIOBase):
+    """A gzip file read through, counting the decompressed bytes handed out, that ends
+    (as if at EOF) one byte past ``limit``: pyarrow reads ahead of the batches it gives, so
+    the cap is what keeps a bomb that the ISIZE trailer (mod 2**32) under-reports from
+    being decompressed and buffered. ``over`` tells the reader to raise."""
+
+    def __init__(self, f: gzip.GzipFile, limit: int) -> None:
+        super().__init__()
+        self._f = f
+        self._limit = limit
+        self.count = 0
+
+    @property
+    def over(self) -> bool:
+        return self.count > self._limit
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        left = self._limit + 1 - self.count
+        if left <= 0:
+            return b""
+        data = self._f.read(left if size is None or size < 0 else min(size, left))
+        self.count += len(data)
+        return data
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
 
 
 def _open_binary(path: Path) -> BinaryIO:
@@ -214,14 +267,39 @@ def _header_layout(
     return label_col, pixel_cols, shape
 
 
-def _layout(path: Path, shape: tuple[int, int] | None, root: Path | None = None) -> _Layout:
+def _check_trailer(path: Path, max_expansion: float) -> None:
+    """Refuse a gzip file whose last member's ISIZE trailer (its size mod 2**32: an
+    estimate, read without decompressing) already expands past the limit. A trailer
+    claiming more than deflate can produce is no trailer (a cut file): the stream then
+    reports the truncation, and the streaming cap still holds."""
+    size = path.stat().st_size
+    if size < 18:
+        return  # too short for a whole gzip member: the reader reports it
+    with path.open("rb") as f:
+        f.seek(-4, io.SEEK_END)
+        isize = int(struct.unpack("<I", f.read(4))[0])
+    if isize > size * _MAX_DEFLATE_RATIO:
+        return
+    check_expansion(path, "its gzip trailer says it", isize, size, max_expansion)
+
+
+def _layout(
+    path: Path,
+    shape: tuple[int, int] | None,
+    root: Path | None = None,
+    max_expansion: float = DEFAULT_MAX_EXPANSION,
+) -> _Layout:
     """How ``path`` maps to records; ``root`` (resolved; default the file's own folder) is
-    the folder it must be a regular file inside, checked before it is opened."""
+    the folder it must be a regular file inside, checked before it is opened. A gzip file
+    whose trailer declares more than ``max_expansion`` times its size is refused here."""
     path = Path(path)
     root = resolved_root(path) if root is None else root
     require_regular_file(path, root)
     if path.stat().st_size == 0:
         raise TruncatedError(path, "file is empty")
+    compressed = _is_compressed(path)
+    if compressed:
+        _check_trailer(path, max_expansion)
     first = _first_line(path)
     if first is None:
         raise FormatError(path, "file holds only blank lines, no CSV rows")
@@ -263,13 +341,22 @@ def _layout(path: Path, shape: tuple[int, int] | None, root: Path | None = None)
     return _Layout(
         path=path,
         root=root,
-        compressed=_is_compressed(path),
+        compressed=compressed,
         header_lines=header_lines,
         ncols=ncols,
         label_col=label_col,
         pixel_cols=pixel_cols,
         shape=shape,
+        max_expansion=max_expansion,
     )
+
+
+def _check_streamed(layout: _Layout, counter: _CountingReader | None) -> None:
+    """Stop streaming a gzip file once it has decompressed past the limit."""
+    if counter is not None and counter.over:
+        size = layout.path.stat().st_size
+        what = "its gzip stream (read so far)"
+        check_expansion(layout.path, what, counter.count, size, layout.max_expansion)
 
 
 def _find_line(layout: _Layout, row_number: int | None, *, bad_utf8: bool = False) -> int | None:
@@ -277,9 +364,13 @@ def _find_line(layout: _Layout, row_number: int | None, *, bad_utf8: bool = Fals
     header lines, then non-blank lines), of the first row with the wrong column count when
     pyarrow gave no number, or of the first invalid UTF-8 byte. Streams the file once."""
     seen = 0
+    budget = expansion_limit(layout.path.stat().st_size, layout.max_expansion)
     try:
         with _open_binary(layout.path) as f:
-            for lineno, raw in enumerate(f, start=1):
+            for lineno, raw in enumerate(iter(lambda: f.readline(_BLOCK_BYTES + 1), b""), 1):
+                budget -= len(raw)
+                if budget < 0:
+                    return None  # never decompress past the limit just to name a line
                 if bad_utf8:
                     try:
                         raw.decode("utf-8")
@@ -371,16 +462,21 @@ class CsvSource:
         shape: tuple[int, int] | None = None,
         description: str | None = None,
         root: Path | None = None,
+        max_expansion: float = DEFAULT_MAX_EXPANSION,
     ) -> None:
         """``root``: the resolved folder every file must stay inside (default: each file's
-        own folder); a file that is not a regular file inside it is a SourceError."""
+        own folder); a file that is not a regular file inside it is a SourceError. A gzip
+        file expanding more than ``max_expansion`` times its size (past the 64 MiB floor)
+        is refused: at open from its trailer, and while streaming from the bytes read."""
         if not files:
             raise SourceError(
                 description or "<csv>",
                 "no CSV files found",
                 hint="expected train.csv / test.csv (optionally .gz)",
             )
-        self._layouts = {s: _layout(Path(p), shape, root) for s, p in files.items()}
+        self._layouts = {
+            s: _layout(Path(p), shape, root, max_expansion) for s, p in files.items()
+        }
         shapes = {lay.shape for lay in self._layouts.values()}
         if len(shapes) > 1:
             raise FormatError(
@@ -390,13 +486,25 @@ class CsvSource:
         self._description = description or ", ".join(str(p) for p in files.values())
 
     @classmethod
-    def from_path(cls, path: str | Path, *, shape: tuple[int, int] | None = None) -> CsvSource:
+    def from_path(
+        cls,
+        path: str | Path,
+        *,
+        shape: tuple[int, int] | None = None,
+        max_expansion: float = DEFAULT_MAX_EXPANSION,
+    ) -> CsvSource:
         """A folder of ``train.csv``/``test.csv`` (two splits) or one file (one split named
         from the file: train / test, else train)."""
         path = Path(path)
         if path.is_dir():
             root = resolved_root(path)
-            return cls(find_csv_files(path), shape=shape, description=str(path), root=root)
+            return cls(
+                find_csv_files(path),
+                shape=shape,
+                description=str(path),
+                root=root,
+                max_expansion=max_expansion,
+            )
         if not os.path.lexists(path):
             raise SourceError(path, "no such file or folder")
         return cls(
@@ -404,6 +512,7 @@ class CsvSource:
             shape=shape,
             description=str(path),
             root=resolved_root(path),
+            max_expansion=max_expansion,
         )
 
     @property
@@ -426,10 +535,14 @@ class CsvSource:
         """pyarrow record batches of cell text; every failure becomes our error."""
         names = [f"c{i}" for i in range(layout.ncols)]
         require_regular_file(layout.path, layout.root)
+        counter: _CountingReader | None = None
         try:
-            stream = pa.input_stream(
-                str(layout.path), compression="gzip" if layout.compressed else None
-            )
+            if layout.compressed:
+                limit = expansion_limit(layout.path.stat().st_size, layout.max_expansion)
+                counter = _CountingReader(gzip.GzipFile(layout.path, "rb"), limit)
+                stream = pa.PythonFile(counter, mode="r")  # closing it closes the gzip file
+            else:
+                stream = pa.input_stream(str(layout.path))
             reader = pacsv.open_csv(
                 stream,
                 read_options=pacsv.ReadOptions(
@@ -452,11 +565,14 @@ class CsvSource:
                     try:
                         batch = reader.read_next_batch()
                     except StopIteration:
+                        _check_streamed(layout, counter)  # the cap ended the stream
                         return
+                    _check_streamed(layout, counter)
                     yield batch
         except (pa.ArrowException, OSError, EOFError, zlib.error, ValueError) as exc:
             if isinstance(exc, SourceError):
                 raise
+            _check_streamed(layout, counter)  # a row cut by the cap is not the file's fault
             raise _csv_error(layout, exc) from exc
 
     def labels(self, split: str) -> np.ndarray:

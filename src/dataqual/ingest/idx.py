@@ -4,7 +4,9 @@ An IDX file is two zero bytes, a type code (0x08 = unsigned byte), the number of
 dimensions, one big-endian uint32 per dimension, then the values row-major. Files may be
 gzip-compressed, including several gzip members one after the other (``cat a.gz b.gz``).
 Every header is checked against the file's size before anything is allocated, so a header
-that claims 10^9 images costs nothing.
+that claims 10^9 images costs nothing, and a gzip file whose header declares more than
+``max_expansion`` bytes per byte on disk (past the 64 MiB floor) is refused as a
+decompression bomb (:func:`check_expansion`, shared by the other readers).
 
 Only regular files inside the source folder are read (:mod:`dataqual.ingest.paths`): a
 file named like an IDX file that is a device, FIFO, socket, broken link or a link leading
@@ -26,11 +28,23 @@ from typing import BinaryIO
 import numpy as np
 
 from dataqual.errors import FormatError, SourceError, TruncatedError
-from dataqual.imageset import DEFAULT_BATCH_ROWS, ImageBatch, SplitInfo, position_ids
+from dataqual.imageset import (
+    DEFAULT_BATCH_ROWS,
+    DEFAULT_MAX_EXPANSION,
+    ImageBatch,
+    SplitInfo,
+    position_ids,
+)
+from dataqual.ingest.limits import check_expansion
 from dataqual.ingest.paths import require_regular_file, resolved_root
 from dataqual.ingest.split import order_splits
 
-__all__ = ["IdxHeader", "IdxSource", "find_idx_pairs", "read_idx_header"]
+__all__ = [
+    "IdxHeader",
+    "IdxSource",
+    "find_idx_pairs",
+    "read_idx_header",
+]
 
 _UBYTE = 0x08
 _TYPE_NAMES = {
@@ -121,20 +135,28 @@ def _gzip_length(header: IdxHeader, declared: int) -> int:
     return count
 
 
-def _check_gzip_size(header: IdxHeader, declared: int, size: int) -> None:
+def _check_gzip_size(
+    header: IdxHeader, declared: int, size: int, max_expansion: float | None
+) -> None:
     """A gzip file must decompress to exactly ``declared`` bytes. The ISIZE trailer
     settles the usual one-member file without decompressing; when it disagrees (several
-    members, a cut file, a wrong header) the members are counted by streaming."""
+    members, a cut file, a wrong header) the members are counted by streaming. Before any
+    counting, a claim deflate cannot satisfy is refused, then one expanding more than
+    ``max_expansion`` times the file (:func:`check_expansion`; None: no limit)."""
     path = header.path
-    if _gzip_trailer(path, size) == declared % 2**32:
-        return  # the streaming read still checks the real length record by record
+    trailer_agrees = _gzip_trailer(path, size) == declared % 2**32
     claim = f"header declares {header.count} records ({declared} bytes uncompressed)"
-    if declared > size * _MAX_GZIP_RATIO:
+    if not trailer_agrees and declared > size * _MAX_GZIP_RATIO:
         raise TruncatedError(
             path,
             f"{claim}, more than a gzip file of {size} bytes can hold",
             hint="the file is truncated or its header is wrong",
         )
+    if max_expansion is not None:
+        what = f"the {header.count} records its header declares"
+        check_expansion(path, what, declared, size, max_expansion)
+    if trailer_agrees:
+        return  # the streaming read still checks the real length record by record
     actual = _gzip_length(header, declared)
     if actual > declared:
         raise FormatError(
@@ -151,12 +173,18 @@ def _check_gzip_size(header: IdxHeader, declared: int, size: int) -> None:
 
 
 def read_idx_header(
-    path: Path, expected_ndim: int | None = None, root: Path | None = None
+    path: Path,
+    expected_ndim: int | None = None,
+    root: Path | None = None,
+    *,
+    max_expansion: float | None = DEFAULT_MAX_EXPANSION,
 ) -> IdxHeader:
     """Parse and check an IDX header against the file's size, allocating nothing.
 
     ``path`` must be a regular file inside ``root`` (resolved; default: the file's own
-    folder), checked before anything is opened.
+    folder), checked before anything is opened. A gzip file whose header declares more
+    than ``max_expansion`` bytes per byte on disk (past the 64 MiB floor) is refused
+    (:func:`check_expansion`; None: no limit).
     """
     path = Path(path)
     require_regular_file(path, resolved_root(path) if root is None else root)
@@ -205,7 +233,7 @@ def read_idx_header(
         raise FormatError(path, f"IDX record shape {header.record_shape} has a zero dimension")
     declared = header.header_bytes + header.count * header.record_bytes
     if compressed:
-        _check_gzip_size(header, declared, path.stat().st_size)
+        _check_gzip_size(header, declared, path.stat().st_size, max_expansion)
         return header
     actual = path.stat().st_size
     if actual != declared:
@@ -277,9 +305,11 @@ class IdxSource:
         description: str | None = None,
         *,
         root: Path | None = None,
+        max_expansion: float = DEFAULT_MAX_EXPANSION,
     ) -> None:
         """``root``: the resolved folder every file must stay inside (default: each file's
-        own folder); a file that is not a regular file inside it is a SourceError."""
+        own folder); a file that is not a regular file inside it is a SourceError. A gzip
+        file expanding more than ``max_expansion`` times (past the floor) is refused."""
         if not pairs:
             raise SourceError(description or "<idx>", "no IDX image/label file pairs found")
         self._pairs = {s: (Path(i), Path(lab)) for s, (i, lab) in pairs.items()}
@@ -288,8 +318,12 @@ class IdxSource:
         for path in (p for pair in self._pairs.values() for p in pair):
             require_regular_file(path, resolved_root(path) if root is None else root)
         for split, (img_path, lab_path) in self._pairs.items():
-            img = read_idx_header(img_path, expected_ndim=3, root=root)
-            lab = read_idx_header(lab_path, expected_ndim=1, root=root)
+            img = read_idx_header(
+                img_path, expected_ndim=3, root=root, max_expansion=max_expansion
+            )
+            lab = read_idx_header(
+                lab_path, expected_ndim=1, root=root, max_expansion=max_expansion
+            )
             if img.count != lab.count:
                 raise FormatError(
                     img_path,
@@ -306,11 +340,18 @@ class IdxSource:
         self._description = description or ", ".join(str(p[0].parent) for p in self._pairs.values())
 
     @classmethod
-    def from_folder(cls, folder: str | Path) -> IdxSource:
+    def from_folder(
+        cls, folder: str | Path, *, max_expansion: float = DEFAULT_MAX_EXPANSION
+    ) -> IdxSource:
         folder = Path(folder)
         if not folder.is_dir():
             raise SourceError(folder, "not a folder")
-        return cls(find_idx_pairs(folder), description=str(folder), root=resolved_root(folder))
+        return cls(
+            find_idx_pairs(folder),
+            description=str(folder),
+            root=resolved_root(folder),
+            max_expansion=max_expansion,
+        )
 
     @property
     def description(self) -> str:

@@ -13,11 +13,14 @@ Data is then streamed out of the zip member in chunks of ``rows`` (raw bytes thr
 ``np.frombuffer``, so no pickle can ever run), so memory stays at one chunk even for a
 compressed archive whose few hundred kilobytes inflate to gigabytes; the declared size
 (header shape x itemsize) must equal the zip entry's uncompressed size before anything is
-read, and zip stops at that size. A Fortran-ordered array (``np.savez`` of a transposed or
-column-major array) keeps each pixel of all images together, so no image can be read
-without inflating the whole member: it is refused with a :class:`FormatError` saying how
-to save it (``np.ascontiguousarray``), unless its layout equals the row-major one (one
-dimension larger than 1).
+read, and zip stops at that size. A deflated member that expands more than
+``max_expansion`` times its compressed size, or arrays that all together expand more than
+that times the archive's size (past the 64 MiB floor), are a decompression bomb: refused
+from the headers (:func:`~dataqual.ingest.idx.check_expansion`). A Fortran-ordered
+array (``np.savez`` of a transposed or column-major array) keeps each pixel of all images
+together, so no image can be read without inflating the whole member: it is refused with a
+:class:`FormatError` saying how to save it (``np.ascontiguousarray``), unless its layout
+equals the row-major one (one dimension larger than 1).
 
 Images that are not uint8 (int64, float) are cleaned by
 :func:`~dataqual.ingest.values.clean_pixel_values` (``missing_pixels``,
@@ -39,7 +42,15 @@ import numpy as np
 import numpy.lib.format as npformat
 
 from dataqual.errors import FormatError, SourceError, TruncatedError
-from dataqual.imageset import DEFAULT_BATCH_ROWS, MISSING_LABEL, ImageBatch, SplitInfo, position_ids
+from dataqual.imageset import (
+    DEFAULT_BATCH_ROWS,
+    DEFAULT_MAX_EXPANSION,
+    MISSING_LABEL,
+    ImageBatch,
+    SplitInfo,
+    position_ids,
+)
+from dataqual.ingest.limits import check_expansion
 from dataqual.ingest.paths import require_regular_file, resolved_root
 from dataqual.ingest.split import order_splits
 from dataqual.ingest.values import clean_labels, clean_pixel_values
@@ -86,7 +97,10 @@ _ZIP_ERRORS = (
 )
 
 
-def _read_header(path: Path, archive: zipfile.ZipFile, key: str, archive_size: int) -> _Member:
+def _read_header(
+    path: Path, archive: zipfile.ZipFile, key: str, archive_size: int, max_expansion: float
+) -> _Member:
+    """A member's checked ``.npy`` header; only its few header bytes are decompressed."""
     info = archive.getinfo(key + ".npy")
     if info.compress_size > archive_size:
         raise TruncatedError(
@@ -147,13 +161,18 @@ def _read_header(path: Path, archive: zipfile.ZipFile, key: str, archive_size: i
             f"array {key!r} header declares shape {member.shape} of {dtype} "
             f"({declared} bytes) but its zip entry holds {info.file_size} bytes",
         )
+    if info.compress_type != zipfile.ZIP_STORED:
+        check_expansion(path, f"array {key!r}", declared, info.compress_size, max_expansion)
     return member
 
 
 class NpzSource:
     """A Keras-style ``.npz`` archive of ``x_<split>`` / ``y_<split>`` arrays."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, max_expansion: float = DEFAULT_MAX_EXPANSION) -> None:
+        """Read and check the headers only. A compressed member, or the arrays read all
+        together, expanding more than ``max_expansion`` times their bytes on disk (past
+        the 64 MiB floor) are refused before any data is decompressed."""
         path = Path(path)
         require_regular_file(path, resolved_root(path))  # the policy: stat before any open
         size = path.stat().st_size
@@ -171,7 +190,7 @@ class NpzSource:
                 keys = list(npz.files)
                 arrays = set(npz.zip.namelist())
                 members = {
-                    k: _read_header(path, npz.zip, k, size)
+                    k: _read_header(path, npz.zip, k, size, max_expansion)
                     for k in keys
                     if k.startswith(("x_", "y_")) and f"{k}.npy" in arrays
                 }
@@ -179,6 +198,9 @@ class NpzSource:
             if isinstance(exc, SourceError):
                 raise
             raise FormatError(path, f"cannot open as .npz: {exc}") from exc
+        # Many members each under the floor can still add up: the arrays read, all together.
+        total = sum(m.info.file_size for m in members.values())
+        check_expansion(path, f"its {len(members)} arrays", total, size, max_expansion)
         self._path = path
         self._pairs: dict[str, tuple[_Member, _Member]] = {}
         for key in sorted(members):

@@ -43,6 +43,9 @@ is a device, FIFO, broken link or a link leading out of the folder is a
 across the source (checked at open by reading the id column only): a repeated id is a
 FormatError naming the shard and the id. The constructor reads metadata and at most a few
 rows; it never allocates from a claimed shape (``open_source`` refuses large shapes next).
+Rows (metadata) times ``H*W`` above ``max_expansion`` times the bytes on disk, per file or
+for all files together (past the 64 MiB floor), is a decompression bomb: refused from the
+metadata (:meth:`ParquetSource.check_expansion`).
 """
 
 from __future__ import annotations
@@ -60,9 +63,18 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dataqual.errors import FormatError, SourceError, TruncatedError
-from dataqual.imageset import DEFAULT_BATCH_ROWS, MISSING_LABEL, ImageBatch, SplitInfo, position_ids
+from dataqual.imageset import (
+    DEFAULT_BATCH_ROWS,
+    DEFAULT_MAX_EXPANSION,
+    DEFAULT_MAX_IMAGE_SIDE,
+    MISSING_LABEL,
+    ImageBatch,
+    SplitInfo,
+    position_ids,
+)
 from dataqual.ingest.csv import _strings_to_float
 from dataqual.ingest.images import DEFAULT_MAX_PIXELS, decode_images, image_size
+from dataqual.ingest.limits import check_expansion
 from dataqual.ingest.paths import file_problem, require_regular_file, resolved_root
 from dataqual.ingest.split import natural_key, order_splits, rechunk, split_from_name
 from dataqual.ingest.values import clean_labels, clean_pixel_values
@@ -278,6 +290,15 @@ def _check_size(info: _FileInfo, shape: tuple[int, int]) -> None:
             f"values per image, a {shape[0]}x{shape[1]} image needs "
             f"{size}",
         )
+
+
+def _check_file_expansion(info: _FileInfo, shape: tuple[int, int], max_expansion: float) -> None:
+    """Refuse a file whose rows (from its metadata) hold more pixel bytes than
+    ``max_expansion`` times its size on disk (past the 64 MiB floor)."""
+    h, w = shape
+    what = f"its {info.num_rows:,} rows of {h}x{w} images"
+    size = info.path.stat().st_size
+    check_expansion(info.path, what, info.num_rows * h * w, size, max_expansion)
 
 
 def _shape_from_data(info: _FileInfo, pf: pq.ParquetFile) -> tuple[int, int] | None:
@@ -532,15 +553,25 @@ class ParquetSource:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         description: str | None = None,
         root: Path | None = None,
+        max_expansion: float = DEFAULT_MAX_EXPANSION,
     ) -> None:
         """``root``: the resolved folder every file must stay inside (default: each file's
-        own folder); a file that is not a regular file inside it is a SourceError."""
+        own folder); a file that is not a regular file inside it is a SourceError.
+
+        Files whose rows (metadata) times ``H*W`` exceed ``max_expansion`` times their size
+        on disk (past the 64 MiB floor), alone or all together, are refused before any
+        column is read (see :meth:`check_expansion`). With images taller or wider than
+        :data:`~dataqual.imageset.DEFAULT_MAX_IMAGE_SIDE` the check waits for
+        :meth:`check_expansion`, which ``open_source`` calls after refusing large sides
+        (so that refusal names the real problem) and reading calls first."""
         self._description = description or ", ".join(
             str(p) for p in [*flat, *(f for fs in by_dir.values() for f in fs)]
         )
         if not by_dir and not flat:
             raise SourceError(self._description or "<parquet>", "no Parquet files found")
         self._max_pixels = max_pixels
+        self._max_expansion = max_expansion
+        self._expansion_checked = False
         opts = {
             "label_column": label_column,
             "image_column": image_column,
@@ -560,6 +591,8 @@ class ParquetSource:
             pf = _open(f, root)
             info = _inspect(f, pf, **opts)
             infos.append((info, pf))
+            if info.shape is not None and max(info.shape) <= DEFAULT_MAX_IMAGE_SIDE:
+                _check_file_expansion(info, info.shape, max_expansion)  # before any column
             if info.split is None:
                 self._add(
                     split_from_name(f.stem, default_split), _Part(info, None, None), info.num_rows
@@ -581,11 +614,30 @@ class ParquetSource:
         self._shape = shapes.pop() if shapes else _DEFAULT_SHAPE
         for info, _ in infos:
             _check_size(info, self._shape)
+        self._infos = [info for info, _ in infos]
+        if max(self._shape) <= DEFAULT_MAX_IMAGE_SIDE:
+            self.check_expansion()  # before the id columns are read
         opened = {info.path: (info, pf) for info, pf in infos if info.id is not None}
         in_stream_order = dict.fromkeys(
             p.info.path for s in order_splits(self._parts) for p in self._parts[s]
         )
         _check_unique_ids([opened[f] for f in in_stream_order if f in opened])
+
+    def check_expansion(self) -> None:
+        """Refuse the source when a file, or all files together, declare (rows in metadata x
+        ``H*W``) more bytes than ``max_expansion`` times their size on disk, past the 64 MiB
+        floor: a decompression bomb. Metadata only; done once."""
+        if self._expansion_checked:
+            return
+        h, w = self._shape
+        for info in self._infos:
+            _check_file_expansion(info, self._shape, self._max_expansion)
+        if len(self._infos) > 1:
+            rows = sum(i.num_rows for i in self._infos)
+            size = sum(i.path.stat().st_size for i in self._infos)
+            what = f"its {len(self._infos)} files of {rows:,} rows of {h}x{w} images"
+            check_expansion(self._description, what, rows * h * w, size, self._max_expansion)
+        self._expansion_checked = True
 
     def _add(self, split: str, part: _Part, rows: int) -> None:
         self._parts.setdefault(split, []).append(part)
@@ -629,6 +681,7 @@ class ParquetSource:
         split_column: str | None = None,
         shape: tuple[int, int] | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_expansion: float = DEFAULT_MAX_EXPANSION,
     ) -> ParquetSource:
         """A shard folder (``ROOT/<split>/*.parquet``), a folder of Parquet files (split
         from each name) or one file."""
@@ -648,6 +701,7 @@ class ParquetSource:
             max_pixels=max_pixels,
             description=str(path),
             root=resolved_root(path),
+            max_expansion=max_expansion,
         )
         if manifest:
             _check_manifest_rows(path, source._parts)
@@ -675,6 +729,7 @@ class ParquetSource:
     ) -> Iterator[pa.RecordBatch]:
         """Batches of one part's rows (filtered to its split), split column checked."""
         info = part.info
+        self.check_expansion()  # a large shape deferred it: never read a bomb
         require_regular_file(info.path)  # again: never open a FIFO swapped in since
         try:
             pf = pq.ParquetFile(info.path)

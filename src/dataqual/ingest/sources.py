@@ -24,17 +24,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dataqual.errors import ConfigError, SourceError, TruncatedError
-from dataqual.imageset import DEFAULT_MAX_IMAGE_SIDE, ImageSource
+from dataqual.imageset import DEFAULT_MAX_EXPANSION, DEFAULT_MAX_IMAGE_SIDE, ImageSource
 from dataqual.ingest.csv import CsvSource, find_csv_files
 from dataqual.ingest.idx import IdxSource, find_idx_pairs
 from dataqual.ingest.images import ImageFolderSource, looks_like_image_folder
+from dataqual.ingest.limits import check_image_side
 from dataqual.ingest.npz import NpzSource
 from dataqual.ingest.parquet import ParquetSource, find_parquet_files
 from dataqual.ingest.paths import require_regular_file, resolved_root
 from dataqual.ingest.split import SplitSpec, StratifiedSplitSource
 from dataqual.store.manifest import MANIFEST_NAME
 
-__all__ = ["FORMATS", "FORMAT_OPTIONS", "check_image_side", "detect_format", "open_source"]
+__all__ = ["FORMATS", "FORMAT_OPTIONS", "detect_format", "open_source"]
 
 _SNIFF_BYTES = 64 << 10
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
@@ -42,9 +43,9 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _IMAGE_MAGICS = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM")
 
 
-def _open_idx(path: Path) -> ImageSource:
+def _open_idx(path: Path, *, max_expansion: float = DEFAULT_MAX_EXPANSION) -> ImageSource:
     if path.is_dir():
-        return IdxSource.from_folder(path)
+        return IdxSource.from_folder(path, max_expansion=max_expansion)
     raise SourceError(
         path,
         "an IDX source is a folder holding *-images-idx3-ubyte[.gz] and "
@@ -52,17 +53,29 @@ def _open_idx(path: Path) -> ImageSource:
     )
 
 
-def _open_npz(path: Path) -> ImageSource:
+def _open_npz(path: Path, *, max_expansion: float = DEFAULT_MAX_EXPANSION) -> ImageSource:
     if path.is_dir():
         raise SourceError(path, "an npz source is one .npz file, not a folder")
-    return NpzSource(path)
+    return NpzSource(path, max_expansion=max_expansion)
 
 
-def _open_csv(path: Path, *, shape: tuple[int, int] | None = None) -> ImageSource:
-    return CsvSource.from_path(path, shape=shape)
+def _open_csv(
+    path: Path,
+    *,
+    shape: tuple[int, int] | None = None,
+    max_expansion: float = DEFAULT_MAX_EXPANSION,
+) -> ImageSource:
+    return CsvSource.from_path(path, shape=shape, max_expansion=max_expansion)
 
 
-def _open_images(path: Path, *, shape: tuple[int, int] | None = None) -> ImageSource:
+def _open_images(
+    path: Path,
+    *,
+    shape: tuple[int, int] | None = None,
+    max_expansion: float = DEFAULT_MAX_EXPANSION,
+) -> ImageSource:
+    """``max_expansion`` is accepted like every opener's; image files are decoded one at a
+    time under their own pixel limit, so it does not apply."""
     if not path.is_dir():
         raise SourceError(
             path, "an image source is a folder: ROOT/<label>/*.png or ROOT/<split>/<label>/*.png"
@@ -74,8 +87,8 @@ def _open_parquet(path: Path, **options: object) -> ImageSource:
     return ParquetSource.from_path(path, **options)  # type: ignore[arg-type]
 
 
-#: Format name -> opener. Each opener takes the path given by the user, plus the
-#: keyword options of :data:`FORMAT_OPTIONS`.
+#: Format name -> opener. Each opener takes the path given by the user, the keyword options
+#: of :data:`FORMAT_OPTIONS`, and ``max_expansion`` (every format, like ``max_image_side``).
 FORMATS: dict[str, Callable[..., ImageSource]] = {
     "idx": _open_idx,
     "npz": _open_npz,
@@ -191,17 +204,6 @@ def detect_format(path: Path) -> str:
         raise SourceError(path, f"cannot read: {exc.strerror}") from exc
 
 
-def check_image_side(path: Path, shape: tuple[int, int], max_image_side: int) -> None:
-    """Refuse images larger than ``max_image_side`` in either dimension."""
-    if max(shape) > max_image_side:
-        raise SourceError(
-            path,
-            f"images are {shape[0]}x{shape[1]}, larger than the limit of {max_image_side} "
-            "pixels a side",
-            hint="raise it with --max-image-side if this is intended",
-        )
-
-
 def open_source(
     path: str | Path,
     format: str | None = None,
@@ -212,6 +214,7 @@ def open_source(
     image_column: str | None = None,
     split_column: str | None = None,
     max_image_side: int = DEFAULT_MAX_IMAGE_SIDE,
+    max_expansion: float = DEFAULT_MAX_EXPANSION,
 ) -> ImageSource:
     """Open a dataset for streaming; ``format`` forces a reader instead of detection.
 
@@ -220,7 +223,8 @@ def open_source(
     images, parquet); the ``*_column`` options name Parquet columns. An option the format
     does not take is a :class:`~dataqual.errors.ConfigError`. Images taller or wider than
     ``max_image_side`` are refused (:class:`~dataqual.errors.SourceError`) from the headers,
-    before any image is read.
+    before any image is read; so are compressed sources expanding to more than
+    ``max(EXPANSION_FLOOR_BYTES, max_expansion * bytes on disk)`` (a decompression bomb).
     """
     path = Path(path)
     if not os.path.lexists(path):
@@ -247,8 +251,12 @@ def open_source(
         raise ConfigError(f"shape must be (height, width) with positive sizes, got {shape!r}")
     if shape is not None:
         check_image_side(path, shape, max_image_side)
-    source = FORMATS[fmt](path, **options)
+    if not max_expansion > 0:  # also refuses NaN
+        raise ConfigError(f"max_expansion must be a positive number, got {max_expansion!r}")
+    source = FORMATS[fmt](path, **options, max_expansion=max_expansion)
     check_image_side(path, source.shape, max_image_side)
+    if isinstance(source, ParquetSource):
+        source.check_expansion()  # deferred by the reader when the shape is large
     if split is not None:
         source = StratifiedSplitSource(source, split)
     return source

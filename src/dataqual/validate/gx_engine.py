@@ -232,8 +232,9 @@ class GxValidator:
             gx.ValidationDefinition(name=name, data=self._batch, suite=gx_suite)
         )
         read = set().union(*(columns_of(e) for e, _, _ in runnable))
-        # Row ids only where failing rows are named (GX fingerprints every column it gets).
-        needed = ["id", *sorted(read - {"id"})] if row_level is not False else sorted(read)
+        # Only the columns read (GX fingerprints every column it gets); failing rows come
+        # back as index labels, mapped to ids in _convert.
+        needed = sorted(read)
         frame, original = _html_safe(table[[c for c in needed if c in table]])
         run = vd.run(
             batch_parameters={"dataframe": _gx_friendly(frame)},
