@@ -37,8 +37,9 @@ def test_run_flow_on_sample_trains_one_epoch(sample_dir: Path, tmp_path: Path) -
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["dataqual-run-summary"]))
         )
-    assert artifacts, "the flow publishes a markdown summary artifact"
-    assert "passed" in artifacts[0].data and "report.html" in artifacts[0].data
+    mine = [a for a in artifacts if str(out) in a.data]  # other tests' runs share the server
+    assert mine, "the flow publishes a markdown summary artifact"
+    assert "passed" in mine[0].data and "report.html" in mine[0].data
 
 
 @pytest.mark.usefixtures("prefect_harness")
