@@ -26,13 +26,8 @@ from PIL import Image
 
 from dataqual.errors import FormatError
 from dataqual.imageset import ImageBatch
-from dataqual.ingest.images import (
-    DECODE_DEFECTS,
-    ImageFolderSource,
-    decode_image,
-    decode_images,
-    image_size,
-)
+from dataqual.ingest.decode import DECODE_DEFECTS, decode_image, decode_images, image_size
+from dataqual.ingest.images import ImageFolderSource
 from dataqual.ingest.sources import open_source
 from dataqual.ingest.split import concat_batches
 
@@ -410,7 +405,8 @@ def test_superscript_file_names_do_not_crash(tmp_path: Path) -> None:
 _HOSTILE = r"""
 import json, os, sys
 from pathlib import Path
-from dataqual.ingest.images import decode_images, image_size, looks_like_image_folder
+from dataqual.ingest.decode import decode_images, image_size
+from dataqual.ingest.images import looks_like_image_folder
 from dataqual.ingest.sources import open_source
 root = Path(sys.argv[1])
 source = open_source(root)

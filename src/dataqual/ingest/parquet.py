@@ -73,7 +73,7 @@ from dataqual.imageset import (
     position_ids,
 )
 from dataqual.ingest.csv import _strings_to_float
-from dataqual.ingest.images import DEFAULT_MAX_PIXELS, decode_images, image_size
+from dataqual.ingest.decode import DEFAULT_MAX_PIXELS, decode_images, image_size
 from dataqual.ingest.limits import check_expansion
 from dataqual.ingest.paths import file_problem, require_regular_file, resolved_root
 from dataqual.ingest.split import natural_key, order_splits, rechunk, split_from_name
