@@ -165,7 +165,7 @@ def preflight(config: RunConfig) -> None:
     preflight_output(config)
     load_suites(config.suites_dir)
     if config.reference is not None:
-        read_reference(config.reference, shape=(0, 0), columns=["split"])
+        check_reference(config.reference)
     if config.spec_file is not None:
         load_spec(config.spec_file)
     if config.source is not None:
@@ -214,11 +214,10 @@ def ingest(config: RunConfig) -> Ingested:
 REFERENCE_COLUMNS = ("split", "label", "mean")
 
 
-def read_reference(
-    path: Path, *, shape: tuple[int, int], columns: list[str] | None = None
-) -> Profile:
-    """A reference profile read from ``profile.parquet`` of an earlier run; anything else
-    (not Parquet, a folder, no profile columns) is a :class:`SourceError` naming the file."""
+def check_reference(path: Path) -> None:
+    """Refuse a drift reference that is not a ``profile.parquet`` of an earlier run (not a
+    file, not Parquet, no profile columns): a :class:`SourceError` naming the file. Reads
+    the schema only."""
     path = Path(path)
     hint = "give the profile.parquet of an earlier run"
     problem = file_problem(path)
@@ -226,7 +225,6 @@ def read_reference(
         raise SourceError(path, f"reference {problem}", hint=hint)
     try:
         names = pq.read_schema(path).names
-        table = pd.read_parquet(path, columns=columns)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise SourceError(
             path, f"reference is not a readable Parquet file ({exc})", hint=hint
@@ -235,6 +233,15 @@ def read_reference(
     if missing:
         problem = f"not a dataqual profile: no column {', '.join(missing)}"
         raise SourceError(path, problem, hint=hint)
+
+
+def read_reference(path: Path, *, shape: tuple[int, int]) -> Profile:
+    """The reference profile of :func:`check_reference`'s file, for drift checks."""
+    check_reference(path)
+    try:
+        table = pd.read_parquet(path)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise SourceError(path, f"reference cannot be read ({exc})") from exc
     return Profile(table=table, thumbs=np.zeros((0, THUMB_SIDE**2), np.uint8), shape=shape)
 
 
