@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from dataqual import __version__
 from dataqual.errors import DataqualError, ValidationFailed
 from dataqual.imageset import DEFAULT_MAX_EXPANSION, DEFAULT_MAX_IMAGE_SIDE
+from dataqual.plugins import load_plugins, plugins_from_env
 from dataqual.store.shards import DEFAULT_SHARD_ROWS
 from dataqual.train.trainer import TrainConfig
 from pipelines.prefect_env import configure_prefect
@@ -79,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="Prefect's state folder (default: $DATAQUAL_PREFECT_HOME or ~/.dataqual/prefect)",
+    )
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first: it registers extra checks, readers or repairs "
+        "(repeatable; also $DATAQUAL_PLUGINS, comma-separated)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -231,6 +240,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         shard_rows=args.shard_rows,
         train=not args.no_train,
         training=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, force=args.force),
+        plugins=args.plugins,
     )
     preflight(config)  # bad input fails here in milliseconds, before Prefect starts
     from pipelines.flows import run_flow
@@ -289,6 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.verbose)
     configure_prefect(args.prefect_home, log_level="INFO" if args.verbose else "WARNING")
     try:
+        args.plugins = [*plugins_from_env(), *args.plugin]
+        load_plugins(args.plugins)
         return COMMANDS[args.command](args)
     except ValidationFailed as exc:
         print(f"dataqual: {exc}", file=sys.stderr)

@@ -104,8 +104,9 @@ def make_idx_dataset(
         images = np.asarray(images)
         labels = np.asarray(labels)
         if images.dtype != np.uint8 or images.ndim != 3:
-            raise TypeError(f"{split} images must be uint8 (n, H, W), got {images.dtype} "
-                            f"{images.shape}")
+            raise TypeError(
+                f"{split} images must be uint8 (n, H, W), got {images.dtype} {images.shape}"
+            )
         if labels.ndim != 1 or labels.min(initial=0) < 0 or labels.max(initial=0) > 255:
             raise ValueError(f"{split} labels must be a 1-D array of values 0..255")
         img_name, lab_name = idx_names(split, gz)
@@ -114,8 +115,9 @@ def make_idx_dataset(
     return folder
 
 
-def random_images(n: int, shape: tuple[int, int] = (28, 28), seed: int = 0,
-                  ink: float = 0.4) -> np.ndarray:
+def random_images(
+    n: int, shape: tuple[int, int] = (28, 28), seed: int = 0, ink: float = 0.4
+) -> np.ndarray:
     """``n`` random uint8 images, distinct with overwhelming probability: about ``ink`` of the
     pixels are random values 1..255 on a zero background (MNIST-like sparsity)."""
     rng = np.random.default_rng(seed)
@@ -141,11 +143,13 @@ def make_shards(
     from dataqual.validate.report import ValidationReport
 
     folder = Path(folder)
-    src = make_idx_dataset(folder.parent / f"{folder.name}-idx", train_images, train_labels,
-                           test_images, test_labels)
+    src = make_idx_dataset(
+        folder.parent / f"{folder.name}-idx", train_images, train_labels, test_images, test_labels
+    )
     source = IdxSource.from_folder(src)
-    raw = profile_batches((b for s in source.splits() for b in source.iter_batches(s.name)),
-                          source.shape)
+    raw = profile_batches(
+        (b for s in source.splits() for b in source.iter_batches(s.name)), source.shape
+    )
     plan = plan_cleaning(raw.table["id"], ValidationReport(stage="raw", results=[]))
     quarantine = folder.parent / f"{folder.name}-q.parquet"
     result = write_dataset(source, plan, folder, quarantine_path=quarantine, shard_rows=shard_rows)

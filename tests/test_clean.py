@@ -13,13 +13,25 @@ from dataqual.validate.report import ValidationReport
 IDS = ["train/0", "train/1", "train/2", "train/3", "train/4", "train/5", "test/0", "test/1"]
 
 
-def failing(name: str, action: Action, ids: list[str], details: list[str] | None = None,
-            repair: str | None = None, success: bool = False,
-            split: str | None = "train") -> CheckResult:
+def failing(
+    name: str,
+    action: Action,
+    ids: list[str],
+    details: list[str] | None = None,
+    repair: str | None = None,
+    success: bool = False,
+    split: str | None = "train",
+) -> CheckResult:
     return CheckResult(
-        name=name, description=f"{name} check", severity=Severity.ERROR, action=action,
-        success=success, split=split, ids=np.array(ids, dtype=str),
-        details=np.array(details if details is not None else [], dtype=str), repair=repair,
+        name=name,
+        description=f"{name} check",
+        severity=Severity.ERROR,
+        action=action,
+        success=success,
+        split=split,
+        ids=np.array(ids, dtype=str),
+        details=np.array(details if details is not None else [], dtype=str),
+        repair=repair,
     )
 
 
@@ -29,22 +41,40 @@ def mask(*ids: str) -> list[bool]:
 
 @pytest.fixture
 def report() -> ValidationReport:
-    return ValidationReport(stage="raw", results=[
-        failing("label_in_classes", Action.QUARANTINE, ["train/1", "train/2"],
-                ["label=11", "label=12"]),
-        failing("inverted_image", Action.REPAIR, ["train/2", "train/3"], ["border_mean=255.0"] * 2,
-                repair="invert"),
-        failing("pixel_max_in_range", Action.REPAIR, ["train/4"], ["pixel_max=300.0"],
-                repair="clip"),
-        failing("exact_duplicate", Action.DROP, ["train/1", "test/1"],
-                ["duplicate_of=train/0", "duplicate_of=test/0"], split=None),
-        failing("noise", Action.FLAG, ["train/5"], ["midtone_fraction=0.4"]),
-        # passing results and table-level failures never touch rows
-        failing("blank_image", Action.QUARANTINE, ["train/0"], ["std=0.0"], success=True),
-        failing("row_count", Action.NONE, []),
-        # details missing (not one per id): the reasons still count, with empty details
-        failing("unreadable_record", Action.QUARANTINE, ["test/1"], []),
-    ])
+    return ValidationReport(
+        stage="raw",
+        results=[
+            failing(
+                "label_in_classes",
+                Action.QUARANTINE,
+                ["train/1", "train/2"],
+                ["label=11", "label=12"],
+            ),
+            failing(
+                "inverted_image",
+                Action.REPAIR,
+                ["train/2", "train/3"],
+                ["border_mean=255.0"] * 2,
+                repair="invert",
+            ),
+            failing(
+                "pixel_max_in_range", Action.REPAIR, ["train/4"], ["pixel_max=300.0"], repair="clip"
+            ),
+            failing(
+                "exact_duplicate",
+                Action.DROP,
+                ["train/1", "test/1"],
+                ["duplicate_of=train/0", "duplicate_of=test/0"],
+                split=None,
+            ),
+            failing("noise", Action.FLAG, ["train/5"], ["midtone_fraction=0.4"]),
+            # passing results and table-level failures never touch rows
+            failing("blank_image", Action.QUARANTINE, ["train/0"], ["std=0.0"], success=True),
+            failing("row_count", Action.NONE, []),
+            # details missing (not one per id): the reasons still count, with empty details
+            failing("unreadable_record", Action.QUARANTINE, ["test/1"], []),
+        ],
+    )
 
 
 def test_masks(report: ValidationReport) -> None:
@@ -92,11 +122,17 @@ def test_empty_report_keeps_everything() -> None:
 
 
 def test_repair_only_rows_have_no_reasons() -> None:
-    report = ValidationReport(stage="raw", results=[
-        failing("inverted_image", Action.REPAIR, ["train/0"], ["border_mean=200.0"],
-                repair="invert"),
-        failing("image_shape", Action.REPAIR, ["train/0", "train/5"], ["x", "y"], repair="resize"),
-    ])
+    report = ValidationReport(
+        stage="raw",
+        results=[
+            failing(
+                "inverted_image", Action.REPAIR, ["train/0"], ["border_mean=200.0"], repair="invert"
+            ),
+            failing(
+                "image_shape", Action.REPAIR, ["train/0", "train/5"], ["x", "y"], repair="resize"
+            ),
+        ],
+    )
     plan = plan_cleaning(IDS, report)
     assert plan.repair.tolist() == mask("train/0", "train/5")
     assert plan.invert.tolist() == mask("train/0")

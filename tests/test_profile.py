@@ -21,13 +21,24 @@ from dataqual.profile import (
 )
 
 
-def make_batch(images: np.ndarray, labels: list[int] | np.ndarray | None = None,
-               split: str = "train", start: int = 0, **extra: object) -> ImageBatch:
+def make_batch(
+    images: np.ndarray,
+    labels: list[int] | np.ndarray | None = None,
+    split: str = "train",
+    start: int = 0,
+    **extra: object,
+) -> ImageBatch:
     images = np.asarray(images, dtype=np.uint8)
     n = len(images)
     labels = np.zeros(n, np.int64) if labels is None else np.asarray(labels, np.int64)
-    return ImageBatch(split=split, ids=position_ids(split, start, start + n), labels=labels,
-                      images=images, positions=np.arange(start, start + n), **extra)
+    return ImageBatch(
+        split=split,
+        ids=position_ids(split, start, start + n),
+        labels=labels,
+        images=images,
+        positions=np.arange(start, start + n),
+        **extra,
+    )
 
 
 def row(images: np.ndarray, **kwargs: object) -> pd.Series:
@@ -163,8 +174,10 @@ def test_columns_dtypes_ids_and_missing_labels() -> None:
 
 def test_defects_are_carried_per_row() -> None:
     images = np.zeros((3, 4, 4), np.uint8)
-    defects = {"missing_pixels": np.array([0, 5, 0], np.int32),
-               "wrong_shape": np.array([1, 0, 1], np.int32)}
+    defects = {
+        "missing_pixels": np.array([0, 5, 0], np.int32),
+        "wrong_shape": np.array([1, 0, 1], np.int32),
+    }
     table = profile_batch(make_batch(images, defects=defects))
     assert table["defect_missing_pixels"].tolist() == [0, 5, 0]
     assert table["defect_wrong_shape"].tolist() == [1, 0, 1]
@@ -200,8 +213,11 @@ def test_profile_batches_concatenates_tables_and_aligned_thumbnails() -> None:
     rng = np.random.default_rng(3)
     train = rng.integers(0, 256, (5, 28, 28), dtype=np.uint8)
     test = rng.integers(0, 256, (2, 28, 28), dtype=np.uint8)
-    batches = [make_batch(train[:3]), make_batch(train[3:], start=3),
-               make_batch(test, split="test")]
+    batches = [
+        make_batch(train[:3]),
+        make_batch(train[3:], start=3),
+        make_batch(test, split="test"),
+    ]
     profile = profile_batches(batches, (28, 28))
     assert profile.table["id"].tolist() == [f"train/{i}" for i in range(5)] + ["test/0", "test/1"]
     assert profile.splits == ["train", "test"]

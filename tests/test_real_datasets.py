@@ -66,8 +66,13 @@ def test_fashion_mnist_by_name_from_the_mirror(tmp_path: Path) -> None:
     shared = Path(__file__).resolve().parents[2] / "shared" / "datasets"
     out = tmp_path / "out"
     outcome = run_pipeline(
-        RunConfig(dataset="fashion-mnist", mirror=shared, cache_dir=tmp_path / "cache", out=out,
-                  train=False)
+        RunConfig(
+            dataset="fashion-mnist",
+            mirror=shared,
+            cache_dir=tmp_path / "cache",
+            out=out,
+            train=False,
+        )
     )
     run = json.loads((out / "run.json").read_text())
     assert run["dataset"] == "fashion-mnist"

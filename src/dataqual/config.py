@@ -66,6 +66,11 @@ class RunConfig(BaseModel):
         "dataset is at most this big (one copy); larger datasets are streamed twice.",
     )
     shard_rows: int = Field(DEFAULT_SHARD_ROWS, ge=1, description="Rows per Parquet shard.")
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="Modules to import before any stage: they register extra checks, readers "
+        "or repairs (see docs/architecture.md).",
+    )
     train: bool = Field(True, description="Train the reference model after storing.")
     training: TrainConfig = Field(default_factory=TrainConfig)
 

@@ -40,6 +40,7 @@ from dataqual.ingest import detect_format, open_source
 from dataqual.ingest.paths import file_problem
 from dataqual.ingest.split import order_splits
 from dataqual.outdir import RUN_JSON, check_output
+from dataqual.plugins import load_plugins
 from dataqual.profile import THUMB_SIDE, Profile, profile_batches
 from dataqual.spec import DatasetSpec, infer_spec, load_spec, spec_from_registry
 from dataqual.store.manifest import Lineage, SourceFile, SuiteRef
@@ -163,6 +164,7 @@ def preflight(config: RunConfig) -> None:
     Opening a source reads and checks only its headers, so this costs milliseconds.
     """
     preflight_output(config)
+    load_plugins(config.plugins)
     load_suites(config.suites_dir)
     if config.reference is not None:
         check_reference(config.reference)
@@ -179,6 +181,7 @@ def discard(workspace: Workspace) -> None:
 
 def ingest(config: RunConfig) -> Ingested:
     """Resolve the source (path or registered dataset), open it and work out its spec."""
+    load_plugins(config.plugins)
     suites = load_suites(config.suites_dir)
     spec_override = load_spec(config.spec_file) if config.spec_file else None
     if config.dataset is not None:

@@ -21,12 +21,14 @@ def profile_of(rows: list[Row]) -> Profile:
     for split, _, _ in rows:
         ids.append(f"{split}/{counters.get(split, 0)}")
         counters[split] = counters.get(split, 0) + 1
-    table = pd.DataFrame({
-        "id": pd.array(ids, dtype="string"),
-        "split": pd.array([r[0] for r in rows], dtype="string"),
-        "label": pd.array([r[2] for r in rows], dtype="Int64"),
-        "content_hash": pd.array([r[1] for r in rows], dtype="string"),
-    })
+    table = pd.DataFrame(
+        {
+            "id": pd.array(ids, dtype="string"),
+            "split": pd.array([r[0] for r in rows], dtype="string"),
+            "label": pd.array([r[2] for r in rows], dtype="Int64"),
+            "content_hash": pd.array([r[1] for r in rows], dtype="string"),
+        }
+    )
     return Profile(table=table, thumbs=np.zeros((len(rows), 4), np.uint8), shape=(2, 2))
 
 

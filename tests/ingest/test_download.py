@@ -152,8 +152,9 @@ class Served:
 def served() -> Iterator[Served]:
     server = _Server(("127.0.0.1", 0), _Handler)
     server.behaviour = Behaviour()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
@@ -167,14 +168,23 @@ def served() -> Iterator[Served]:
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("DATAQUAL_CACHE_DIR", "DATAQUAL_MIRROR", "DATAQUAL_DOWNLOAD_BASE_URL",
-                "DATAQUAL_OFFLINE"):
+    for var in (
+        "DATAQUAL_CACHE_DIR",
+        "DATAQUAL_MIRROR",
+        "DATAQUAL_DOWNLOAD_BASE_URL",
+        "DATAQUAL_OFFLINE",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
 def _fast(tmp_path: Path, **kw: object) -> dict[str, object]:
-    return {"cache_dir": tmp_path / "cache", "timeout": 2.0, "retries": 0,
-            "settings": DownloadSettings(cache_dir=tmp_path / "cache", backoff=0.0), **kw}
+    return {
+        "cache_dir": tmp_path / "cache",
+        "timeout": 2.0,
+        "retries": 0,
+        "settings": DownloadSettings(cache_dir=tmp_path / "cache", backoff=0.0),
+        **kw,
+    }
 
 
 def _closed_port() -> int:
@@ -400,8 +410,9 @@ def test_unwritable_cache_is_a_download_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real_access = os.access
-    monkeypatch.setattr(download.os, "access",
-                        lambda p, mode: mode != os.W_OK and real_access(p, mode))
+    monkeypatch.setattr(
+        download.os, "access", lambda p, mode: mode != os.W_OK and real_access(p, mode)
+    )
     info = _tiny_info("http://127.0.0.1:1")
     with pytest.raises(DownloadError, match=r"not writable.*DATAQUAL_CACHE_DIR"):
         fetch_dataset(info, **_fast(tmp_path))
@@ -428,11 +439,19 @@ def test_shared_folder_as_mirror(
 
 def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert DownloadSettings.from_env({}).cache_dir == Path.home() / ".cache" / "dataqual"
-    env = {"DATAQUAL_CACHE_DIR": str(tmp_path), "DATAQUAL_MIRROR": str(SHARED),
-           "DATAQUAL_DOWNLOAD_BASE_URL": "http://127.0.0.1:9/", "DATAQUAL_OFFLINE": "yes"}
+    env = {
+        "DATAQUAL_CACHE_DIR": str(tmp_path),
+        "DATAQUAL_MIRROR": str(SHARED),
+        "DATAQUAL_DOWNLOAD_BASE_URL": "http://127.0.0.1:9/",
+        "DATAQUAL_OFFLINE": "yes",
+    }
     s = DownloadSettings.from_env(env, retries=7, timeout=None)
-    assert (s.cache_dir, s.mirror, s.base_url, s.offline) == (tmp_path, SHARED,
-                                                              "http://127.0.0.1:9/", True)
+    assert (s.cache_dir, s.mirror, s.base_url, s.offline) == (
+        tmp_path,
+        SHARED,
+        "http://127.0.0.1:9/",
+        True,
+    )
     assert (s.retries, s.timeout) == (7, 30.0)
     with pytest.raises(ConfigError, match="DATAQUAL_OFFLINE"):
         DownloadSettings.from_env({"DATAQUAL_OFFLINE": "maybe"})

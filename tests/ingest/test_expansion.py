@@ -42,8 +42,9 @@ def _zeros(nbytes: int) -> Iterator[bytes]:
         yield block[: min(_PIECE, nbytes - start)]
 
 
-def _npy_member(zf: zipfile.ZipFile, key: str, shape: tuple[int, ...], pieces: Iterator[bytes]
-                ) -> None:
+def _npy_member(
+    zf: zipfile.ZipFile, key: str, shape: tuple[int, ...], pieces: Iterator[bytes]
+) -> None:
     head = io.BytesIO()
     npformat.write_array_header_1_0(head, {"descr": "|u1", "fortran_order": False, "shape": shape})
     with zf.open(f"{key}.npy", "w", force_zip64=True) as f:
@@ -103,8 +104,18 @@ def test_million_blank_images_npz_exits_2_in_the_cli(
     bomb_npz: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
-    code = main(["--prefect-home", str(tmp_path / "prefect"), "run", "--source", str(bomb_npz),
-                 "--out", str(out), "--no-train"])
+    code = main(
+        [
+            "--prefect-home",
+            str(tmp_path / "prefect"),
+            "run",
+            "--source",
+            str(bomb_npz),
+            "--out",
+            str(out),
+            "--no-train",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "zeros.npz" in err and "'x_train'" in err and "--max-expansion" in err
@@ -199,8 +210,9 @@ def _blank_parquet(path: Path, rows: int) -> Path:
             images = pa.FixedSizeBinaryArray.from_buffers(
                 pa.binary(784), k, [None, pa.py_buffer(bytes(k * 784))]
             )
-            w.write_table(pa.table({"label": pa.array(np.zeros(k, np.int64)), "image": images},
-                                   schema=schema))
+            w.write_table(
+                pa.table({"label": pa.array(np.zeros(k, np.int64)), "image": images}, schema=schema)
+            )
     return path
 
 

@@ -540,9 +540,21 @@ def test_cli_exits_2_on_a_million_pixel_claim_and_on_a_fifo(tmp_path: Path) -> N
     for source, needle in ((huge, "larger than the limit"), (fifo_source, "FIFO")):
         out = tmp_path / f"out-{source.name}"
         done = subprocess.run(
-            [sys.executable, "-m", "pipelines.cli", "run", "--source", str(source),
-             "--out", str(out), "--no-train"],
-            cwd=REPO, capture_output=True, text=True, timeout=120,
+            [
+                sys.executable,
+                "-m",
+                "pipelines.cli",
+                "run",
+                "--source",
+                str(source),
+                "--out",
+                str(out),
+                "--no-train",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
             env={**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")},
         )
         assert done.returncode == 2, done.stderr

@@ -138,8 +138,12 @@ def test_non_integer_class_names_map_to_sorted_index(tmp_path, fmt, data) -> Non
     assert source.class_names == {"cat": 0, "dog": 1, "emu": 2}
     got = fmt.joined(source.iter_batches("train"))
     assert got.labels.tolist() == [0, 0, 1, 2]
-    assert got.ids.tolist() == ["train/cat/1.png", "train/cat/3.png", "train/dog/0.png",
-                                "train/emu/2.png"]
+    assert got.ids.tolist() == [
+        "train/cat/1.png",
+        "train/cat/3.png",
+        "train/dog/0.png",
+        "train/emu/2.png",
+    ]
 
 
 def test_dataqual_shards_round_trip(tmp_path, fmt, data, idx) -> None:
@@ -161,8 +165,9 @@ def test_single_shard_file_with_both_splits(tmp_path, fmt, data, idx) -> None:
     _check(source, fmt, idx)
 
 
-@pytest.mark.parametrize("kind", ["fixed", "list", "list_int64", "fixed_list", "nested", "png",
-                                  "hf"])
+@pytest.mark.parametrize(
+    "kind", ["fixed", "list", "list_int64", "fixed_list", "nested", "png", "hf"]
+)
 def test_generic_parquet_matches_idx(tmp_path, fmt, data, idx, kind) -> None:
     folder = tmp_path / "hf"
     folder.mkdir()

@@ -154,10 +154,15 @@ def _check_empty(got: dict[str, ImageBatch]) -> None:
 
 
 MORE_CASES = [
-    Case("idx-512x512-over-max-side", _idx_512, SourceError,
-         ("big", "512x512", "--max-image-side")),
-    Case("idx-dangling-train-files", _idx_dangling_train, SourceError,
-         ("train-images-idx3-ubyte", "leads nowhere")),
+    Case(
+        "idx-512x512-over-max-side", _idx_512, SourceError, ("big", "512x512", "--max-image-side")
+    ),
+    Case(
+        "idx-dangling-train-files",
+        _idx_dangling_train,
+        SourceError,
+        ("train-images-idx3-ubyte", "leads nowhere"),
+    ),
     Case("idx-fifo-train-images", _idx_fifo_train, SourceError, ("train-images", "FIFO")),
     Case("idx-train-links-out-of-folder", _idx_link_out, SourceError, ("train-", "outside")),
     Case("idx-multi-member-gzip", _idx_two_members, check=_check_two_members),
@@ -166,8 +171,12 @@ MORE_CASES = [
     Case("img-rgba-alpha-only", _rgba_alpha_only, check=_check_alpha),
     Case("npz-floats-in-unit-range", _npz_unit_floats, check=_check_unit_floats),
     Case("pq-shard-duplicate-ids", _shards_duplicate_ids, FormatError, ("part-", "train/0")),
-    Case("pq-metadata-claims-1e6-side", _parquet_claims_huge, SourceError,
-         ("huge.parquet", "1000000x1000000")),
+    Case(
+        "pq-metadata-claims-1e6-side",
+        _parquet_claims_huge,
+        SourceError,
+        ("huge.parquet", "1000000x1000000"),
+    ),
     Case("csv-header-only", _csv_header_only, check=_check_empty),
 ]
 

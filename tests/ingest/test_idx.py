@@ -313,8 +313,13 @@ def test_gzip_of_text_is_bad_magic(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("dtype", "code", "name"),
-    [(np.int8, 0x09, "byte"), (">i2", 0x0B, "short"), ("<i4", 0x0C, "int"), (">f4", 0x0D, "float"),
-     (">f8", 0x0E, "double")],
+    [
+        (np.int8, 0x09, "byte"),
+        (">i2", 0x0B, "short"),
+        ("<i4", 0x0C, "int"),
+        (">f4", 0x0D, "float"),
+        (">f8", 0x0E, "double"),
+    ],
 )
 def test_non_ubyte_values_are_refused(tmp_path: Path, dtype: str, code: int, name: str) -> None:
     folder = make_idx_dataset(tmp_path, TRAIN_X, TRAIN_Y)

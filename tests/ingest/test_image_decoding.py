@@ -88,8 +88,12 @@ def png_raw(arr: np.ndarray, color_type: int, depth: int) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
 
     ihdr = struct.pack(">IIBBBBB", w, hgt, depth, color_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def rgba_png(rgb: np.ndarray, alpha: np.ndarray) -> bytes:
@@ -254,8 +258,9 @@ def test_16_bit_tiff_with_orientation(tmp_path: Path) -> None:
     path.write_bytes(out.getvalue())
     assert image_size(path) == (28, 20)
     img, flags = decode_image(path, (28, 20))
-    assert img.tobytes() == np.ascontiguousarray(np.rot90(stored >> 8, -1)).astype(
-        np.uint8).tobytes()
+    assert (
+        img.tobytes() == np.ascontiguousarray(np.rot90(stored >> 8, -1)).astype(np.uint8).tobytes()
+    )
     assert flags == only(rescaled=1, reoriented=1)
 
 
@@ -319,8 +324,9 @@ def test_parquet_png_cells_share_the_decoder(tmp_path: Path) -> None:
         None,
     ]
     path = tmp_path / "t.parquet"
-    pq.write_table(pa.table({"label": [1, 2, 3, 4, 5], "image": pa.array(cells, pa.binary())}),
-                   path)
+    pq.write_table(
+        pa.table({"label": [1, 2, 3, 4, 5], "image": pa.array(cells, pa.binary())}), path
+    )
     source = open_source(path)
     b = concat_batches(list(source.iter_batches("train")))
     assert b.images[0, 0, :3].tolist() == [255, 128, 1]
@@ -341,8 +347,10 @@ def test_parquet_png_cells_share_the_decoder(tmp_path: Path) -> None:
 
 
 def test_parquet_hf_struct_cells(tmp_path: Path) -> None:
-    cells = pa.array([{"bytes": png16(KNOWN16), "path": "a.png"}],
-                     pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
+    cells = pa.array(
+        [{"bytes": png16(KNOWN16), "path": "a.png"}],
+        pa.struct([("bytes", pa.binary()), ("path", pa.string())]),
+    )
     path = tmp_path / "hf.parquet"
     pq.write_table(pa.table({"label": [1], "image": cells}), path)
     b = concat_batches(list(open_source(path).iter_batches("train")))
@@ -431,15 +439,20 @@ def test_fifo_and_dev_zero_are_never_opened(tmp_path: Path) -> None:
     outside.write_bytes(h.png_bytes(digit()))
     (root / "3" / "out.png").symlink_to(outside)
     try:
-        run = subprocess.run([sys.executable, "-c", _HOSTILE, str(root)], capture_output=True,
-                             text=True, timeout=60)
+        run = subprocess.run(
+            [sys.executable, "-c", _HOSTILE, str(root)], capture_output=True, text=True, timeout=60
+        )
     except subprocess.TimeoutExpired:
         pytest.fail("reading a FIFO or /dev/zero hung")
     assert run.returncode == 0, run.stderr
     got = json.loads(run.stdout)
     assert got["files"] == ["3/0.png"]
-    assert got["rows"] == {"train/3/0.png": 0, "train/3/out.png": 1, "train/3/pipe.png": 1,
-                           "train/3/zero.png": 1}
+    assert got["rows"] == {
+        "train/3/0.png": 0,
+        "train/3/out.png": 1,
+        "train/3/pipe.png": 1,
+        "train/3/zero.png": 1,
+    }
     assert got["direct"] == [1, 1] and got["sizes"] == [None, None]
     assert got["shape"] == [28, 28] and got["looks"] is True
 

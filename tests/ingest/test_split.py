@@ -43,8 +43,9 @@ def test_split_is_deterministic_stratified_and_complete(tmp_path, fmt) -> None:
     assert info == {"train": len(got["train"]), "test": len(got["test"])}
     again = fmt.joined(open_source(path, split=spec).iter_batches("test", 7))
     assert again.ids.tolist() == got["test"].ids.tolist()
-    other = fmt.joined(open_source(path, split=SplitSpec(test_fraction=0.2, seed=8))
-                       .iter_batches("test"))
+    other = fmt.joined(
+        open_source(path, split=SplitSpec(test_fraction=0.2, seed=8)).iter_batches("test")
+    )
     assert other.ids.tolist() != got["test"].ids.tolist()
 
 
@@ -71,10 +72,15 @@ def test_unknown_split_name(tmp_path, fmt) -> None:
         list(source.iter_batches("val"))
 
 
-@pytest.mark.parametrize("kwargs", [{"test_fraction": 0.0, "seed": 1},
-                                    {"test_fraction": 1.0, "seed": 1},
-                                    {"test_fraction": 0.2},
-                                    {"test_fraction": 0.2, "seed": 1, "stratify": False}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"test_fraction": 0.0, "seed": 1},
+        {"test_fraction": 1.0, "seed": 1},
+        {"test_fraction": 0.2},
+        {"test_fraction": 0.2, "seed": 1, "stratify": False},
+    ],
+)
 def test_split_spec_validation(kwargs) -> None:
     with pytest.raises(pydantic.ValidationError):
         SplitSpec(**kwargs)
@@ -91,18 +97,31 @@ def test_names_and_order() -> None:
     assert split_from_name("t10k-images") == "test"
     assert split_from_name("digits_val.csv") == "val"
     assert split_from_name("interval.csv") == "train"
-    assert sorted(["part-10", "part-9", "part-1"], key=natural_key) == ["part-1", "part-9",
-                                                                         "part-10"]
+    assert sorted(["part-10", "part-9", "part-1"], key=natural_key) == [
+        "part-1",
+        "part-9",
+        "part-10",
+    ]
 
 
 def test_natural_key_takes_only_ascii_digits_as_numbers() -> None:
     names = ["²1", "1²2", "a²b", "٣", "x①", "10", "9", "09", "a"]
     assert sorted(names, key=natural_key) == [  # 09 / 9: equal numbers, the name decides
-        "1²2", "09", "9", "10", "a", "a²b", "x①", "²1", "٣"
+        "1²2",
+        "09",
+        "9",
+        "10",
+        "a",
+        "a²b",
+        "x①",
+        "²1",
+        "٣",
     ]
     assert natural_key("٣") > natural_key("a")  # a non-ASCII digit is text
     assert sorted(["p" + "9" * 5000, "p" + "1" + "0" * 5000, "p8"], key=natural_key) == [
-        "p8", "p" + "9" * 5000, "p" + "1" + "0" * 5000  # no int(): any length compares
+        "p8",
+        "p" + "9" * 5000,
+        "p" + "1" + "0" * 5000,  # no int(): any length compares
     ]
 
 
@@ -113,9 +132,7 @@ _NAMES = st.text(
 
 
 @given(st.lists(_NAMES, min_size=1, max_size=8), st.integers(0, 10**30), st.integers(0, 10**30))
-def test_natural_key_is_a_total_order_that_never_raises(
-    names: list[str], i: int, j: int
-) -> None:
+def test_natural_key_is_a_total_order_that_never_raises(names: list[str], i: int, j: int) -> None:
     keys = [natural_key(n) for n in names]
     for a, ka in zip(names, keys, strict=True):
         for b, kb in zip(names, keys, strict=True):

@@ -25,9 +25,23 @@ from dataqual.store.manifest import Manifest, ShardEntry, SplitEntry
 from dataqual.store.schema import batch_to_table
 
 __all__ = [
-    "MNIST", "Data", "assert_same_stream", "csv_table", "folder_order", "generic_table",
-    "idx_bytes", "idx_stream", "joined", "png_bytes", "random_data", "read_all", "write_csv",
-    "write_idx", "write_images", "write_npz", "write_shards",
+    "MNIST",
+    "Data",
+    "assert_same_stream",
+    "csv_table",
+    "folder_order",
+    "generic_table",
+    "idx_bytes",
+    "idx_stream",
+    "joined",
+    "png_bytes",
+    "random_data",
+    "read_all",
+    "write_csv",
+    "write_idx",
+    "write_images",
+    "write_npz",
+    "write_shards",
 ]
 
 MNIST = Path("/work/shared/datasets/mnist")
@@ -35,8 +49,9 @@ Data = dict[str, tuple[np.ndarray, np.ndarray]]  # split -> (images uint8 (n,H,W
 _IDX_PREFIX = {"train": "train", "test": "t10k"}
 
 
-def random_data(seed: int = 0, sizes: dict[str, int] | None = None,
-                shape: tuple[int, int] = (28, 28)) -> Data:
+def random_data(
+    seed: int = 0, sizes: dict[str, int] | None = None, shape: tuple[int, int] = (28, 28)
+) -> Data:
     """Random images and labels per split (sparse 'digits': mostly zeros, like MNIST)."""
     rng = np.random.default_rng(seed)
     out: Data = {}
@@ -90,13 +105,16 @@ def csv_table(x: np.ndarray, y: np.ndarray | None, header: str | None) -> pa.Tab
     return pa.Table.from_arrays(cols, names=names)
 
 
-def write_csv(path: Path, x: np.ndarray, y: np.ndarray | None, header: str | None = None,
-              gz: bool = False) -> Path:
+def write_csv(
+    path: Path, x: np.ndarray, y: np.ndarray | None, header: str | None = None, gz: bool = False
+) -> Path:
     """``header``: None (label first, no header), "pixel" or "rowcol"."""
     sink = io.BytesIO()
-    pacsv.write_csv(csv_table(x, y, header), sink,
-                    write_options=pacsv.WriteOptions(include_header=header is not None,
-                                                     quoting_style="none"))
+    pacsv.write_csv(
+        csv_table(x, y, header),
+        sink,
+        write_options=pacsv.WriteOptions(include_header=header is not None, quoting_style="none"),
+    )
     raw = sink.getvalue()
     path.write_bytes(gzip.compress(raw, compresslevel=1, mtime=0) if gz else raw)
     return path
@@ -130,8 +148,7 @@ def folder_order(data: Data, split: str) -> np.ndarray:
     return np.lexsort((np.arange(len(y)), y))
 
 
-def write_shards(folder: Path, source: ImageSource, rows: int = 20, manifest: bool = True
-                 ) -> Path:
+def write_shards(folder: Path, source: ImageSource, rows: int = 20, manifest: bool = True) -> Path:
     """dataqual shards ``<split>/part-NNNNN.parquet`` from a source's stream, listed in a
     ``manifest.json`` unless ``manifest`` is False."""
     entries, splits = [], {}
@@ -142,8 +159,14 @@ def write_shards(folder: Path, source: ImageSource, rows: int = 20, manifest: bo
         for i, batch in enumerate(source.iter_batches(info.name, rows)):
             path = d / f"part-{i:05d}.parquet"
             pq.write_table(batch_to_table(batch), path)
-            entries.append(ShardEntry(path=f"{info.name}/{path.name}", split=info.name,
-                                      rows=len(batch), sha256=sha256_file(path)))
+            entries.append(
+                ShardEntry(
+                    path=f"{info.name}/{path.name}",
+                    split=info.name,
+                    rows=len(batch),
+                    sha256=sha256_file(path),
+                )
+            )
             total += len(batch)
         splits[info.name] = SplitEntry(rows=total, label_counts={})
     if manifest:
@@ -152,14 +175,14 @@ def write_shards(folder: Path, source: ImageSource, rows: int = 20, manifest: bo
     return folder
 
 
-def generic_table(x: np.ndarray, y: np.ndarray, kind: str, split: str | None = None
-                  ) -> pa.Table:
+def generic_table(x: np.ndarray, y: np.ndarray, kind: str, split: str | None = None) -> pa.Table:
     """A non-dataqual table: ``label`` + ``image`` column of the given kind."""
     n, h, w = x.shape
     flat = x.reshape(n, h * w)
     if kind == "fixed":
-        image = pa.FixedSizeBinaryArray.from_buffers(pa.binary(h * w), n,
-                                                     [None, pa.py_buffer(flat.tobytes())])
+        image = pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(h * w), n, [None, pa.py_buffer(flat.tobytes())]
+        )
     elif kind == "list":
         image = pa.array(list(flat), type=pa.list_(pa.uint8()))
     elif kind == "list_int64":
@@ -171,8 +194,10 @@ def generic_table(x: np.ndarray, y: np.ndarray, kind: str, split: str | None = N
     elif kind == "png":
         image = pa.array([png_bytes(i) for i in x], type=pa.binary())
     elif kind == "hf":
-        image = pa.array([{"bytes": png_bytes(i), "path": None} for i in x],
-                         type=pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
+        image = pa.array(
+            [{"bytes": png_bytes(i), "path": None} for i in x],
+            type=pa.struct([("bytes", pa.binary()), ("path", pa.string())]),
+        )
     else:
         raise ValueError(kind)
     cols = {"image": image, "label": pa.array(y.astype(np.int64))}
@@ -189,8 +214,9 @@ def joined(batches: Iterable[ImageBatch]) -> ImageBatch:
     return concat_batches(list(batches))
 
 
-def assert_same_stream(got: dict[str, list[ImageBatch]], want: dict[str, list[ImageBatch]],
-                       ids: bool = True) -> None:
+def assert_same_stream(
+    got: dict[str, list[ImageBatch]], want: dict[str, list[ImageBatch]], ids: bool = True
+) -> None:
     """Byte-identical images, labels, positions (and ids) in the same batches."""
     assert list(got) == list(want)
     for split in want:

@@ -37,8 +37,17 @@ def test_hostile_input_exits_2_and_leaves_nothing(
     source = case.build(tmp_path / "in")
     runs = tmp_path / "runs"
     runs.mkdir()
-    code = main(["run", "--source", str(source), "--out", str(runs / "out"), "--no-train",
-                 *_flags(case.options)])
+    code = main(
+        [
+            "run",
+            "--source",
+            str(source),
+            "--out",
+            str(runs / "out"),
+            "--no-train",
+            *_flags(case.options),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2, err
     for name in case.names:

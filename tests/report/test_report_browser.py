@@ -204,8 +204,9 @@ def test_data_docs_run_no_script_in_chromium(tmp_path: Path) -> None:
             page = browser.new_page()
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
             # offline: GX's CDN scripts and styles are refused at once instead of timing out
-            page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:")
-                       else r.abort())
+            page.route(
+                "**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort()
+            )
             for doc in pages:
                 page.goto(doc.resolve().as_uri(), wait_until="load")
                 page.wait_for_timeout(100)  # an <img onerror> fires once its src failed
@@ -225,7 +226,10 @@ def test_data_docs_run_no_script_in_chromium(tmp_path: Path) -> None:
         assert not any("__pwned" in s or "alert(" in s for s in got["inline"]), name
         assert got["injected"] == 0, name
     # ids shown as values (the exact duplicates' partner) read as the very text of the names
-    row_pages = [got["text"] for name, got in seen.items() if name.startswith("validations/")
-                 and "raw_all_rows" in name]
+    row_pages = [
+        got["text"]
+        for name, got in seen.items()
+        if name.startswith("validations/") and "raw_all_rows" in name
+    ]
     assert len(row_pages) == 1
     assert [rid for rid in HOSTILE_IDS if rid in row_pages[0]]

@@ -23,15 +23,20 @@ from tests.helpers import make_idx_dataset, random_images
 @pytest.fixture
 def shards(tmp_path: Path) -> tuple[Manifest, Path]:
     """Shards of 9 train and 4 test rows of 6x4 images, 4 rows per shard, nothing removed."""
-    folder = make_idx_dataset(tmp_path / "src", random_images(9, (6, 4), seed=5), np.arange(9) % 3,
-                              random_images(4, (6, 4), seed=6), np.array([0, 0, 1, 2]))
+    folder = make_idx_dataset(
+        tmp_path / "src",
+        random_images(9, (6, 4), seed=5),
+        np.arange(9) % 3,
+        random_images(4, (6, 4), seed=6),
+        np.array([0, 0, 1, 2]),
+    )
     source = IdxSource.from_folder(folder)
-    raw = profile_batches((b for s in source.splits() for b in source.iter_batches(s.name)),
-                          source.shape)
+    raw = profile_batches(
+        (b for s in source.splits() for b in source.iter_batches(s.name)), source.shape
+    )
     plan = plan_cleaning(raw.table["id"], ValidationReport(stage="raw", results=[]))
     out = tmp_path / "out"
-    res = write_dataset(source, plan, out, quarantine_path=tmp_path / "q.parquet",
-                        shard_rows=4)
+    res = write_dataset(source, plan, out, quarantine_path=tmp_path / "q.parquet", shard_rows=4)
     return res.manifest, out
 
 
@@ -44,8 +49,11 @@ def test_manifest_describes_the_shards(shards: tuple[Manifest, Path]) -> None:
     assert manifest.splits["train"].label_counts == {"0": 3, "1": 3, "2": 3}
     assert manifest.splits["test"].label_counts == {"0": 2, "1": 1, "2": 1}
     assert [(s.path, s.rows) for s in manifest.shards] == [
-        ("train/part-00000.parquet", 4), ("train/part-00001.parquet", 4),
-        ("train/part-00002.parquet", 1), ("test/part-00000.parquet", 4)]
+        ("train/part-00000.parquet", 4),
+        ("train/part-00001.parquet", 4),
+        ("train/part-00002.parquet", 1),
+        ("test/part-00000.parquet", 4),
+    ]
     for shard in manifest.shards:
         assert shard.sha256 == hashlib.sha256((out / shard.path).read_bytes()).hexdigest()
     assert manifest.shard_paths(out, "test") == [out / "test" / "part-00000.parquet"]
@@ -54,9 +62,17 @@ def test_manifest_describes_the_shards(shards: tuple[Manifest, Path]) -> None:
 
 def test_write_and_load_round_trip(shards: tuple[Manifest, Path]) -> None:
     manifest, out = shards
-    manifest = manifest.model_copy(update={"lineage": Lineage(
-        source=str(out), format="idx", dataset="tiny",
-        files=[SourceFile(path="a.gz", bytes=3, sha256="00" * 32)], git_commit="abc123")})
+    manifest = manifest.model_copy(
+        update={
+            "lineage": Lineage(
+                source=str(out),
+                format="idx",
+                dataset="tiny",
+                files=[SourceFile(path="a.gz", bytes=3, sha256="00" * 32)],
+                git_commit="abc123",
+            )
+        }
+    )
     path = manifest.write(out)
     assert path == out / MANIFEST_NAME
     doc = json.loads(path.read_text())

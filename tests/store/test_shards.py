@@ -33,26 +33,47 @@ INVERTED = {"train/5": 5, "test/1": 1}
 KEPT_TRAIN = [i for i in range(12) if i not in (2, 7)]
 
 
-def result(name: str, action: Action, ids: list[str], details: list[str],
-           repair: str | None = None) -> CheckResult:
-    return CheckResult(name=name, description=name, severity=Severity.ERROR, action=action,
-                       success=False, ids=np.array(ids, dtype=str),
-                       details=np.array(details, dtype=str), repair=repair)
+def result(
+    name: str, action: Action, ids: list[str], details: list[str], repair: str | None = None
+) -> CheckResult:
+    return CheckResult(
+        name=name,
+        description=name,
+        severity=Severity.ERROR,
+        action=action,
+        success=False,
+        ids=np.array(ids, dtype=str),
+        details=np.array(details, dtype=str),
+        repair=repair,
+    )
 
 
 def build(tmp_path: Path) -> tuple[IdxSource, Profile, CleaningPlan]:
     folder = make_idx_dataset(tmp_path / "src", TRAIN_X, TRAIN_Y, TEST_X, TEST_Y)
     source = IdxSource.from_folder(folder)
-    raw = profile_batches((b for s in source.splits() for b in source.iter_batches(s.name, 5)),
-                          source.shape)
-    report = ValidationReport(stage="raw", results=[
-        result("label_in_classes", Action.QUARANTINE, ["train/2"], ["label=11"]),
-        result("exact_duplicate", Action.DROP, ["train/7", "test/2"],
-               ["duplicate_of=train/1", "duplicate_of=test/0"]),
-        result("unreadable_record", Action.QUARANTINE, ["train/7"], ["defect_unreadable=1"]),
-        result("inverted_image", Action.REPAIR, ["train/5", "test/1", "train/2"], ["a", "b", "c"],
-               repair="invert"),
-    ])
+    raw = profile_batches(
+        (b for s in source.splits() for b in source.iter_batches(s.name, 5)), source.shape
+    )
+    report = ValidationReport(
+        stage="raw",
+        results=[
+            result("label_in_classes", Action.QUARANTINE, ["train/2"], ["label=11"]),
+            result(
+                "exact_duplicate",
+                Action.DROP,
+                ["train/7", "test/2"],
+                ["duplicate_of=train/1", "duplicate_of=test/0"],
+            ),
+            result("unreadable_record", Action.QUARANTINE, ["train/7"], ["defect_unreadable=1"]),
+            result(
+                "inverted_image",
+                Action.REPAIR,
+                ["train/5", "test/1", "train/2"],
+                ["a", "b", "c"],
+                repair="invert",
+            ),
+        ],
+    )
     return source, raw, plan_cleaning(raw.table["id"], report)
 
 
@@ -60,8 +81,14 @@ def build(tmp_path: Path) -> tuple[IdxSource, Profile, CleaningPlan]:
 def stored(tmp_path: Path) -> tuple[StoreResult, Path]:
     source, _, plan = build(tmp_path)
     out = tmp_path / "shards"
-    res = write_dataset(source, plan, out, quarantine_path=tmp_path / "quarantine.parquet",
-                        shard_rows=4, batch_rows=5)
+    res = write_dataset(
+        source,
+        plan,
+        out,
+        quarantine_path=tmp_path / "quarantine.parquet",
+        shard_rows=4,
+        batch_rows=5,
+    )
     return res, out
 
 
@@ -117,10 +144,12 @@ def test_shard_sizes_paths_and_compression(stored: tuple[StoreResult, Path]) -> 
 def test_schema_is_exactly_the_contract(stored: tuple[StoreResult, Path]) -> None:
     res, out = stored
     want = pa.schema(
-        [pa.field("id", pa.string(), nullable=False),
-         pa.field("split", pa.string(), nullable=False),
-         pa.field("label", pa.int64(), nullable=False),
-         pa.field("image", pa.binary(H * W), nullable=False)],
+        [
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("split", pa.string(), nullable=False),
+            pa.field("label", pa.int64(), nullable=False),
+            pa.field("image", pa.binary(H * W), nullable=False),
+        ],
         metadata={"dataqual.height": "5", "dataqual.width": "7", "dataqual.version": "1"},
     )
     assert shard_schema(H, W).equals(want, check_metadata=True)
@@ -163,9 +192,15 @@ def test_quarantine_holds_removed_rows_with_reasons_and_original_images(
     assert q.column("split").to_pylist() == ["train", "train", "test"]
     assert q.column("label").to_pylist() == [11, 7, 0]
     assert q.column("reasons").to_pylist() == [
-        ["label_in_classes"], ["exact_duplicate", "unreadable_record"], ["exact_duplicate"]]
+        ["label_in_classes"],
+        ["exact_duplicate", "unreadable_record"],
+        ["exact_duplicate"],
+    ]
     assert q.column("details").to_pylist() == [
-        ["label=11"], ["duplicate_of=train/1", "defect_unreadable=1"], ["duplicate_of=test/0"]]
+        ["label=11"],
+        ["duplicate_of=train/1", "defect_unreadable=1"],
+        ["duplicate_of=test/0"],
+    ]
     # original pixels, not inverted even though train/2 was also up for an inversion
     want = np.stack([TRAIN_X[2], TRAIN_X[7], TEST_X[2]])
     assert table_images(q, H, W).tobytes() == want.tobytes()
@@ -177,9 +212,18 @@ def test_manifest_counts_and_checksums(stored: tuple[StoreResult, Path]) -> None
     assert res.manifest.splits["train"].rows == 10
     assert res.manifest.splits["test"].rows == 2
     assert res.manifest.splits["train"].label_counts == {
-        str(k): v for k, v in sorted(Counter(train_labels.tolist()).items())}
+        str(k): v for k, v in sorted(Counter(train_labels.tolist()).items())
+    }
     assert res.manifest.splits["train"].label_counts == {
-        "0": 1, "1": 3, "3": 1, "4": 1, "5": 1, "6": 1, "8": 1, "9": 1}
+        "0": 1,
+        "1": 3,
+        "3": 1,
+        "4": 1,
+        "5": 1,
+        "6": 1,
+        "8": 1,
+        "9": 1,
+    }
     assert res.manifest.splits["test"].label_counts == {"2": 2}
     for shard in res.manifest.shards:
         assert shard.sha256 == hashlib.sha256((out / shard.path).read_bytes()).hexdigest()
@@ -191,7 +235,8 @@ def test_no_temporary_files_are_left(stored: tuple[StoreResult, Path], tmp_path:
     files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
     assert not [f for f in files if f.endswith(".tmp") or "/." in f or f.startswith(".")]
     assert [f for f in files if f.startswith("shards/")] == [
-        "shards/" + s.path for s in sorted(res.manifest.shards, key=lambda s: s.path)]
+        "shards/" + s.path for s in sorted(res.manifest.shards, key=lambda s: s.path)
+    ]
 
 
 def test_cleaned_profile_describes_exactly_the_bytes_written(
@@ -216,8 +261,9 @@ def test_cleaned_profile_describes_exactly_the_bytes_written(
         mine = cleaned.table[cleaned.table["split"] == split].reset_index(drop=True)
         for column in ("mean", "std", "border_mean", "ink_fraction", "content_hash", "bbox_height"):
             assert mine[column].tolist() == fresh[column].tolist(), (split, column)
-        assert (cleaned.thumbs[cleaned.table["split"].to_numpy() == split]
-                == thumbnails(images)).all()
+        assert (
+            cleaned.thumbs[cleaned.table["split"].to_numpy() == split] == thumbnails(images)
+        ).all()
     row = train_ids.index("train/5")
     mine = cleaned.table[cleaned.table["split"] == "train"].reset_index(drop=True)
     assert mine["mean"].iloc[row] == pytest.approx(255 - TRAIN_X[5].mean(), rel=1e-5)
@@ -225,9 +271,14 @@ def test_cleaned_profile_describes_exactly_the_bytes_written(
 
 def test_cleaned_profile_without_pixel_repairs_does_not_read_the_source(tmp_path: Path) -> None:
     source, raw, plan = build(tmp_path)
-    no_repair = CleaningPlan(ids=plan.ids, remove=plan.remove, repair=plan.repair,
-                             invert=np.zeros_like(plan.invert), reasons=plan.reasons,
-                             details=plan.details)
+    no_repair = CleaningPlan(
+        ids=plan.ids,
+        remove=plan.remove,
+        repair=plan.repair,
+        invert=np.zeros_like(plan.invert),
+        reasons=plan.reasons,
+        details=plan.details,
+    )
 
     class Unreadable:
         shape = source.shape
@@ -245,15 +296,26 @@ def test_cleaned_profile_without_pixel_repairs_does_not_read_the_source(tmp_path
 
 
 def _batch(split: str, ids: list[str], images: np.ndarray) -> ImageBatch:
-    return ImageBatch(split=split, ids=np.array(ids), labels=np.zeros(len(ids), np.int64),
-                      images=images, positions=np.array([int(i.split("/")[1]) for i in ids]))
+    return ImageBatch(
+        split=split,
+        ids=np.array(ids),
+        labels=np.zeros(len(ids), np.int64),
+        images=images,
+        positions=np.array([int(i.split("/")[1]) for i in ids]),
+    )
 
 
 def test_nothing_removed_writes_an_empty_quarantine(tmp_path: Path) -> None:
     source, raw, _ = build(tmp_path)
     plan = plan_cleaning(raw.table["id"], ValidationReport(stage="raw", results=[]))
-    res = write_dataset(source, plan, tmp_path / "out", quarantine_path=tmp_path / "q.parquet",
-                        shard_rows=6, batch_rows=4)
+    res = write_dataset(
+        source,
+        plan,
+        tmp_path / "out",
+        quarantine_path=tmp_path / "q.parquet",
+        shard_rows=6,
+        batch_rows=4,
+    )
     assert [s.rows for s in res.manifest.shards] == [6, 6, 3]
     assert res.quarantine_rows == 0
     q = pq.read_table(tmp_path / "q.parquet")
@@ -266,13 +328,23 @@ def test_nothing_removed_writes_an_empty_quarantine(tmp_path: Path) -> None:
 def test_failure_midway_leaves_no_temporary_or_quarantine_file(tmp_path: Path) -> None:
     source, _, plan = build(tmp_path)
     # a plan that does not know the test split: the store fails when it reaches it
-    train_only = CleaningPlan(ids=plan.ids[:12], remove=plan.remove[:12],
-                              repair=plan.repair[:12], invert=plan.invert[:12],
-                              reasons=plan.reasons, details=plan.details)
+    train_only = CleaningPlan(
+        ids=plan.ids[:12],
+        remove=plan.remove[:12],
+        repair=plan.repair[:12],
+        invert=plan.invert[:12],
+        reasons=plan.reasons,
+        details=plan.details,
+    )
     with pytest.raises(KeyError, match="not in the cleaning plan"):
-        write_dataset(source, train_only, tmp_path / "out",
-                      quarantine_path=tmp_path / "q.parquet", shard_rows=4,
-                      batch_rows=5)
+        write_dataset(
+            source,
+            train_only,
+            tmp_path / "out",
+            quarantine_path=tmp_path / "q.parquet",
+            shard_rows=4,
+            batch_rows=5,
+        )
     assert not (tmp_path / "q.parquet").exists()
     leftovers = [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []
@@ -297,20 +369,27 @@ class MemorySource:
     def iter_batches(self, split: str, rows: int = 2) -> Iterator[ImageBatch]:
         for start in range(0, 3, rows):
             stop = min(start + rows, 3)
-            yield ImageBatch(split=split, ids=position_ids(split, start, stop),
-                             labels=self.labels[start:stop], images=self.images[start:stop],
-                             positions=np.arange(start, stop))
+            yield ImageBatch(
+                split=split,
+                ids=position_ids(split, start, stop),
+                labels=self.labels[start:stop],
+                images=self.images[start:stop],
+                positions=np.arange(start, stop),
+            )
 
 
 def test_missing_label_is_null_in_quarantine(tmp_path: Path) -> None:
     source = MemorySource()
     assert isinstance(source, ImageSource)
     raw = profile_batches(source.iter_batches("train"), source.shape)
-    report = ValidationReport(stage="raw", results=[
-        result("label_missing", Action.QUARANTINE, ["train/1"], ["label=<NA>"])])
+    report = ValidationReport(
+        stage="raw",
+        results=[result("label_missing", Action.QUARANTINE, ["train/1"], ["label=<NA>"])],
+    )
     plan = plan_cleaning(raw.table["id"], report)
-    res = write_dataset(source, plan, tmp_path / "out", quarantine_path=tmp_path / "q.parquet",
-                        batch_rows=2)
+    res = write_dataset(
+        source, plan, tmp_path / "out", quarantine_path=tmp_path / "q.parquet", batch_rows=2
+    )
     q = pq.read_table(tmp_path / "q.parquet")
     assert q.column("id").to_pylist() == ["train/1"]
     assert q.column("label").to_pylist() == [None]

@@ -22,8 +22,9 @@ Y = np.arange(N, dtype=np.uint8)  # label = source position: identifies each row
 def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """23 train rows in shards of 7, 7, 7, 2 and 3 test rows."""
     folder = tmp_path_factory.mktemp("train-data") / "shards"
-    return make_shards(folder, X, Y, random_images(3, SHAPE, seed=21), np.array([1, 0, 1]),
-                       shard_rows=7)
+    return make_shards(
+        folder, X, Y, random_images(3, SHAPE, seed=21), np.array([1, 0, 1]), shard_rows=7
+    )
 
 
 def dataset(shards: Path, **kwargs: int) -> ShardDataset:

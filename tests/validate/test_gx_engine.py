@@ -26,23 +26,36 @@ CRAFTED: dict[str, Any] = {
     "name": "crafted",
     "meta": {"dataqual": {"version": "3"}},
     "expectations": [
-        {"type": "expect_column_values_to_be_between",
-         "kwargs": {"column": "std", "min_value": 4.0},
-         "meta": {"check": "blank", "action": "quarantine", "description": "not blank"}},
-        {"type": "expect_table_row_count_to_equal",
-         "kwargs": {"value": {"$PARAMETER": "expected_rows"}},
-         "meta": {"check": "rows", "action": "none"}},
-        {"type": "expect_column_values_to_be_between",
-         "kwargs": {"column": "std", "max_value": {"$PARAMETER": "nobody_declares_this"}},
-         "meta": {"check": "undeclared", "severity": "warning", "action": "flag"}},
-        {"type": "expect_column_values_to_be_in_set",
-         "kwargs": {"column": "label", "value_set": {"$PARAMETER": "classes"}},
-         "meta": {"check": "label_ok", "action": "quarantine"}},
-        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "label"},
-         "meta": {"check": "label_present", "action": "quarantine"}},
-        {"type": "expect_column_values_to_be_between",
-         "kwargs": {"column": "border_mean", "max_value": 64},
-         "meta": {"check": "dark_border", "action": "repair", "repair": "invert"}},
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "std", "min_value": 4.0},
+            "meta": {"check": "blank", "action": "quarantine", "description": "not blank"},
+        },
+        {
+            "type": "expect_table_row_count_to_equal",
+            "kwargs": {"value": {"$PARAMETER": "expected_rows"}},
+            "meta": {"check": "rows", "action": "none"},
+        },
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "std", "max_value": {"$PARAMETER": "nobody_declares_this"}},
+            "meta": {"check": "undeclared", "severity": "warning", "action": "flag"},
+        },
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "label", "value_set": {"$PARAMETER": "classes"}},
+            "meta": {"check": "label_ok", "action": "quarantine"},
+        },
+        {
+            "type": "expect_column_values_to_not_be_null",
+            "kwargs": {"column": "label"},
+            "meta": {"check": "label_present", "action": "quarantine"},
+        },
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "border_mean", "max_value": 64},
+            "meta": {"check": "dark_border", "action": "repair", "repair": "invert"},
+        },
     ],
 }
 
@@ -57,12 +70,16 @@ def crafted_suite(tmp_path: Path) -> Suite:
 
 
 def crafted_table() -> pd.DataFrame:
-    return pd.DataFrame({
-        "id": pd.array([f"train/{i}" for i in range(6)], dtype="string"),
-        "std": np.array([10.0, 0.5, 20.0, 3.25, 4.0, 50.0], np.float32),  # 4.0: bound is inclusive
-        "label": pd.array([1, 11, 2, None, 0, 12], dtype="Int64"),
-        "border_mean": np.array([0, 0, 255, 0, 64, 0], np.float32),
-    })
+    return pd.DataFrame(
+        {
+            "id": pd.array([f"train/{i}" for i in range(6)], dtype="string"),
+            "std": np.array(
+                [10.0, 0.5, 20.0, 3.25, 4.0, 50.0], np.float32
+            ),  # 4.0: bound is inclusive
+            "label": pd.array([1, 11, 2, None, 0, 12], dtype="Int64"),
+            "border_mean": np.array([0, 0, 255, 0, 64, 0], np.float32),
+        }
+    )
 
 
 def by_name(results: list[CheckResult]) -> dict[str, CheckResult]:
@@ -71,11 +88,17 @@ def by_name(results: list[CheckResult]) -> dict[str, CheckResult]:
     return out
 
 
-def test_gx_run_returns_exact_failing_ids_details_and_skips(tmp_path: Path,
-                                                            crafted_suite: Suite) -> None:
+def test_gx_run_returns_exact_failing_ids_details_and_skips(
+    tmp_path: Path, crafted_suite: Suite
+) -> None:
     validator = GxValidator(docs_dir=tmp_path / "docs")
-    results = validator.validate(crafted_table(), crafted_suite, stage="raw", split="train",
-                                 parameters={"classes": [0, 1, 2], "expected_rows": 6})
+    results = validator.validate(
+        crafted_table(),
+        crafted_suite,
+        stage="raw",
+        split="train",
+        parameters={"classes": [0, 1, 2], "expected_rows": 6},
+    )
     got = by_name(results)
     assert set(got) == {"blank", "rows", "undeclared", "label_ok", "label_present", "dark_border"}
     for r in results:
@@ -109,9 +132,15 @@ def test_gx_run_returns_exact_failing_ids_details_and_skips(tmp_path: Path,
     assert len(skipped.ids) == 0
 
     # the same suite on another split, with a row count that does not match
-    test_results = by_name(validator.validate(
-        crafted_table().iloc[:2], crafted_suite, stage="raw", split="test",
-        parameters={"classes": [0, 1, 2], "expected_rows": None}))
+    test_results = by_name(
+        validator.validate(
+            crafted_table().iloc[:2],
+            crafted_suite,
+            stage="raw",
+            split="test",
+            parameters={"classes": [0, 1, 2], "expected_rows": None},
+        )
+    )
     assert test_results["rows"].skipped == "not declared: expected_rows"
     assert test_results["blank"].ids.tolist() == ["train/1"]
 
@@ -123,8 +152,15 @@ def test_gx_run_returns_exact_failing_ids_details_and_skips(tmp_path: Path,
 
 def test_table_level_failure_and_no_docs_site(crafted_suite: Suite) -> None:
     validator = GxValidator()
-    got = by_name(validator.validate(crafted_table(), crafted_suite, stage="cleaned", split=None,
-                                     parameters={"classes": [0, 1, 2, 11, 12], "expected_rows": 7}))
+    got = by_name(
+        validator.validate(
+            crafted_table(),
+            crafted_suite,
+            stage="cleaned",
+            split=None,
+            parameters={"classes": [0, 1, 2, 11, 12], "expected_rows": 7},
+        )
+    )
     assert not got["rows"].success
     assert got["rows"].observed["observed_value"] == 6
     assert len(got["rows"].ids) == 0 and got["rows"].unexpected_count == 0
@@ -146,17 +182,24 @@ def digit(k: int) -> np.ndarray:
 
 def batch(split: str, images: list[np.ndarray], labels: list[int], start: int = 0) -> ImageBatch:
     stop = start + len(images)
-    return ImageBatch(split=split, ids=position_ids(split, start, stop),
-                      labels=np.array(labels, np.int64), images=np.stack(images),
-                      positions=np.arange(start, stop))
+    return ImageBatch(
+        split=split,
+        ids=position_ids(split, start, stop),
+        labels=np.array(labels, np.int64),
+        images=np.stack(images),
+        positions=np.arange(start, stop),
+    )
 
 
 def test_split_parameters() -> None:
     spec = DatasetSpec(classes=[0, 1, 2], expected_rows={"train": 100}, max_quarantine_fraction=0.1)
     raw_rows = {"train": 90, "test": 31}
     assert split_parameters(spec, "train", (28, 30), raw_rows) == {
-        "classes": [0, 1, 2], "expected_rows": 100, "min_rows_after_cleaning": 90,
-        "crop_limit_rows": 27, "crop_limit_cols": 29,
+        "classes": [0, 1, 2],
+        "expected_rows": 100,
+        "min_rows_after_cleaning": 90,
+        "crop_limit_rows": 27,
+        "crop_limit_cols": 29,
     }
     test = split_parameters(spec, "test", (28, 30), raw_rows)
     assert test["expected_rows"] is None
@@ -173,15 +216,19 @@ def test_validate_profile_finds_duplicate_leak_and_bad_label() -> None:
     train = [digit(0), digit(1), digit(2), digit(1), digit(50), digit(3), digit(4)]
     test = [digit(50), digit(60), digit(61)]
     profile = profile_batches(
-        [batch("train", train[:4], [0, 1, 2, 1]), batch("train", train[4:], [0, 11, 2], start=4),
-         batch("test", test, [0, 1, 2])],
+        [
+            batch("train", train[:4], [0, 1, 2, 1]),
+            batch("train", train[4:], [0, 11, 2], start=4),
+            batch("test", test, [0, 1, 2]),
+        ],
         (28, 28),
     )
     spec = DatasetSpec(classes=[0, 1, 2], expected_rows={"train": 7})
     before = list(profile.table.columns)
 
-    enriched, report = validate_profile(profile, stage="raw", spec=spec, validator=GxValidator(),
-                                        suites=core_suites())
+    enriched, report = validate_profile(
+        profile, stage="raw", spec=spec, validator=GxValidator(), suites=core_suites()
+    )
 
     assert list(profile.table.columns) == before  # the input is not modified
     table = enriched.table.set_index("id")
@@ -229,40 +276,65 @@ def test_validate_profile_finds_duplicate_leak_and_bad_label() -> None:
 # ------------------------------------------------------------------------ hostile text
 
 
-HOSTILE = '<img src=x onerror=alert(1)>'
+HOSTILE = "<img src=x onerror=alert(1)>"
 ENTITY = "a&lt;b"  # must come back as written, not as "a<b"
 
 
 def test_ids_that_are_markup_reach_data_docs_escaped_and_results_true(tmp_path: Path) -> None:
     folder = tmp_path / "suites"
     folder.mkdir()
-    (folder / "hostile.json").write_text(json.dumps({
-        "name": "hostile", "meta": {"dataqual": {"version": "1"}},
-        "expectations": [
-            {"type": "expect_column_values_to_be_between", "kwargs": {"column": "std",
-             "min_value": 4.0}, "meta": {"check": "blank", "action": "quarantine"}},
-            {"type": "expect_column_values_to_be_null", "kwargs": {"column": "duplicate_of"},
-             "meta": {"check": "dup", "action": "drop"}},
-            {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "id"},
-             "meta": {"check": "unique", "action": "quarantine"}},
-        ],
-    }))
+    (folder / "hostile.json").write_text(
+        json.dumps(
+            {
+                "name": "hostile",
+                "meta": {"dataqual": {"version": "1"}},
+                "expectations": [
+                    {
+                        "type": "expect_column_values_to_be_between",
+                        "kwargs": {"column": "std", "min_value": 4.0},
+                        "meta": {"check": "blank", "action": "quarantine"},
+                    },
+                    {
+                        "type": "expect_column_values_to_be_null",
+                        "kwargs": {"column": "duplicate_of"},
+                        "meta": {"check": "dup", "action": "drop"},
+                    },
+                    {
+                        "type": "expect_column_values_to_be_unique",
+                        "kwargs": {"column": "id"},
+                        "meta": {"check": "unique", "action": "quarantine"},
+                    },
+                ],
+            }
+        )
+    )
     (suite,) = load_suites(folder)
-    ids = ["train/0", f"train/{HOSTILE}", '"><svg onload=alert(2)>', ENTITY, f"train/{HOSTILE}",
-           "a<b"]
-    table = pd.DataFrame({
-        "id": pd.array(ids, dtype="string"),
-        "std": np.array([10, 0, 0, 0, 10, 10], np.float32),
-        "duplicate_of": pd.Series([None, None, f"train/{HOSTILE}", None, None, ENTITY],
-                                  dtype=object),
-    })
+    ids = [
+        "train/0",
+        f"train/{HOSTILE}",
+        '"><svg onload=alert(2)>',
+        ENTITY,
+        f"train/{HOSTILE}",
+        "a<b",
+    ]
+    table = pd.DataFrame(
+        {
+            "id": pd.array(ids, dtype="string"),
+            "std": np.array([10, 0, 0, 0, 10, 10], np.float32),
+            "duplicate_of": pd.Series(
+                [None, None, f"train/{HOSTILE}", None, None, ENTITY], dtype=object
+            ),
+        }
+    )
     validator = GxValidator(docs_dir=tmp_path / "docs")
     got = by_name(validator.validate(table, suite, stage="raw", split='te.st"<b>', parameters={}))
 
     assert got["blank"].ids.tolist() == ids[1:4]
     assert got["dup"].ids.tolist() == ['"><svg onload=alert(2)>', "a<b"]
     assert got["dup"].details.tolist() == [
-        f"duplicate_of=train/{HOSTILE}", f"duplicate_of={ENTITY}"]
+        f"duplicate_of=train/{HOSTILE}",
+        f"duplicate_of={ENTITY}",
+    ]
     # escaping is injective: the same id twice is still a duplicate, a<b and a&lt;b are not
     assert got["unique"].ids.tolist() == [f"train/{HOSTILE}"] * 2
     assert got["unique"].details.tolist() == [f"id=train/{HOSTILE}"] * 2

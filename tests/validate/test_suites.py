@@ -23,8 +23,13 @@ def expectation(check: str, column: str = "std", **meta: Any) -> dict[str, Any]:
     }
 
 
-def write_suite(folder: Path, name: str, expectations: list[dict[str, Any]],
-                dataqual: dict[str, Any] | None = None, file: str | None = None) -> Path:
+def write_suite(
+    folder: Path,
+    name: str,
+    expectations: list[dict[str, Any]],
+    dataqual: dict[str, Any] | None = None,
+    file: str | None = None,
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     doc: dict[str, Any] = {"name": name, "expectations": expectations}
     if dataqual is not None:
@@ -44,14 +49,28 @@ def test_default_folder_is_the_repositorys() -> None:
 def test_shipped_suites() -> None:
     suites = load_suites()
     assert [s.name for s in suites] == [
-        "accuracy", "completeness", "drift", "duplicates", "label_issues", "near_duplicates"
+        "accuracy",
+        "completeness",
+        "drift",
+        "duplicates",
+        "label_issues",
+        "near_duplicates",
     ]
     assert [s.path for s in suites] == [REPO / "expectations" / f"{s.name}.json" for s in suites]
     checks = {m.check: (s.name, m) for s in suites for _, m in s.expectations}
     # every check name is unique across the suites, and each expectation has one
     assert sum(len(s.expectations) for s in suites) == len(checks)
-    for name in ("label_in_classes", "blank_image", "inverted_image", "label_missing", "row_count",
-                 "rows_kept", "exact_duplicate", "leakage", "duplicate_label_conflict"):
+    for name in (
+        "label_in_classes",
+        "blank_image",
+        "inverted_image",
+        "label_missing",
+        "row_count",
+        "rows_kept",
+        "exact_duplicate",
+        "leakage",
+        "duplicate_label_conflict",
+    ):
         assert name in checks
     inverted = checks["inverted_image"][1]
     assert (inverted.action, inverted.repair) == (Action.REPAIR, "invert")
@@ -85,26 +104,41 @@ def test_loading_the_folder_explicitly_gives_the_same(tmp_path: Path) -> None:
 
 def test_crafted_folder_sorted_by_file_with_defaults(tmp_path: Path) -> None:
     write_suite(tmp_path, "zz_second", [expectation("b_check")])
-    write_suite(tmp_path, "aa_first", [expectation("a_check", severity="warning", action="flag",
-                                                   stages=["cleaned"])],
-                dataqual={"version": "7", "stages": ["raw"], "scope": "dataset",
-                          "analysers": {"exact_duplicates": {"x": 1}}})
+    write_suite(
+        tmp_path,
+        "aa_first",
+        [expectation("a_check", severity="warning", action="flag", stages=["cleaned"])],
+        dataqual={
+            "version": "7",
+            "stages": ["raw"],
+            "scope": "dataset",
+            "analysers": {"exact_duplicates": {"x": 1}},
+        },
+    )
     (tmp_path / "notes.txt").write_text("not a suite")
     first, second = load_suites(tmp_path)
     assert (first.name, second.name) == ("aa_first", "zz_second")
     assert (first.version, first.meta.scope, first.meta.stages) == ("7", "dataset", ["raw"])
     assert first.meta.analysers == {"exact_duplicates": {"x": 1}}
-    (exp, meta), = first.expectations
+    ((exp, meta),) = first.expectations
     assert exp["kwargs"] == {"column": "std", "min_value": 0}
     assert (meta.check, meta.severity, meta.action, meta.stages) == (
-        "a_check", Severity.WARNING, Action.FLAG, ["cleaned"])
+        "a_check",
+        Severity.WARNING,
+        Action.FLAG,
+        ["cleaned"],
+    )
     # suite runs only at raw, the expectation only at cleaned: nothing runs at either
     assert first.for_stage("raw") == [] and first.for_stage("cleaned") == []
     # defaults: both stages, per split, severity error, action none
     assert (second.meta.stages, second.meta.scope) == (["raw", "cleaned"], "split")
-    (_, meta2), = second.expectations
+    ((_, meta2),) = second.expectations
     assert (meta2.severity, meta2.action, meta2.repair, meta2.stages) == (
-        Severity.ERROR, Action.NONE, None, None)
+        Severity.ERROR,
+        Action.NONE,
+        None,
+        None,
+    )
     assert len(second.for_stage("raw")) == len(second.for_stage("cleaned")) == 1
 
 
@@ -136,8 +170,16 @@ def test_duplicate_check_names_across_suites(tmp_path: Path) -> None:
         ({"name": "x", "expectations": [], "meta": {"dataqual": {"scope": "galaxy"}}}, "scope"),
         ({"name": "x", "expectations": [], "meta": {"dataqual": {"stagez": ["raw"]}}}, "stagez"),
     ],
-    ids=["no-name", "no-expectations", "no-kwargs", "no-check", "bad-severity", "bad-action",
-         "bad-scope", "unknown-meta-key"],
+    ids=[
+        "no-name",
+        "no-expectations",
+        "no-kwargs",
+        "no-check",
+        "bad-severity",
+        "bad-action",
+        "bad-scope",
+        "unknown-meta-key",
+    ],
 )
 def test_invalid_suites_name_the_file_and_problem(tmp_path: Path, doc: dict, problem: str) -> None:
     path = tmp_path / "bad.json"

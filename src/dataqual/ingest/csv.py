@@ -474,9 +474,7 @@ class CsvSource:
                 "no CSV files found",
                 hint="expected train.csv / test.csv (optionally .gz)",
             )
-        self._layouts = {
-            s: _layout(Path(p), shape, root, max_expansion) for s, p in files.items()
-        }
+        self._layouts = {s: _layout(Path(p), shape, root, max_expansion) for s, p in files.items()}
         shapes = {lay.shape for lay in self._layouts.values()}
         if len(shapes) > 1:
             raise FormatError(
@@ -628,8 +626,15 @@ class CsvSource:
                 labels = np.full(rb.num_rows, MISSING_LABEL, dtype=np.int64)
             else:
                 labels = clean_labels(_strings_to_float([rb.column(layout.label_col)])[:, 0])
-            columns = (labels, pv.pixels, pv.missing, pv.out_of_range, pv.rescaled,
-                       pv.raw_min, pv.raw_max)
+            columns = (
+                labels,
+                pv.pixels,
+                pv.missing,
+                pv.out_of_range,
+                pv.rescaled,
+                pv.raw_min,
+                pv.raw_max,
+            )
             for k, v in zip(keys, columns, strict=True):
                 buf[k].append(v)
             held += rb.num_rows

@@ -159,9 +159,7 @@ def _check_gzip_size(
         return  # the streaming read still checks the real length record by record
     actual = _gzip_length(header, declared)
     if actual > declared:
-        raise FormatError(
-            path, f"{claim} but data continues after the {header.count} records"
-        )
+        raise FormatError(path, f"{claim} but data continues after the {header.count} records")
     if actual < declared:
         complete = max(0, (actual - header.header_bytes) // header.record_bytes)
         raise TruncatedError(
@@ -318,12 +316,8 @@ class IdxSource:
         for path in (p for pair in self._pairs.values() for p in pair):
             require_regular_file(path, resolved_root(path) if root is None else root)
         for split, (img_path, lab_path) in self._pairs.items():
-            img = read_idx_header(
-                img_path, expected_ndim=3, root=root, max_expansion=max_expansion
-            )
-            lab = read_idx_header(
-                lab_path, expected_ndim=1, root=root, max_expansion=max_expansion
-            )
+            img = read_idx_header(img_path, expected_ndim=3, root=root, max_expansion=max_expansion)
+            lab = read_idx_header(lab_path, expected_ndim=1, root=root, max_expansion=max_expansion)
             if img.count != lab.count:
                 raise FormatError(
                     img_path,

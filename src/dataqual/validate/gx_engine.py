@@ -243,9 +243,7 @@ class GxValidator:
         # GX orders results by how it computes metrics, not as listed: match them by our tag.
         by_index = {int(res.expectation_config.meta[_TAG]): res for res in run.results}
         for i, (_, meta, suite) in enumerate(runnable):
-            results.append(
-                self._convert(by_index[i], meta, suite, stage, split, table, original)
-            )
+            results.append(self._convert(by_index[i], meta, suite, stage, split, table, original))
         return results
 
     def _unique(self, name: str) -> str:
