@@ -12,13 +12,14 @@ and the HTML report. Each measurement runs in its own process so peak RSS is its
 alternate and medians are reported.
 
     python benchmarks/bench_pipeline.py [--source ../shared/datasets/mnist] [--repeats 3]
-                                        [--without-run]
+                                        [--without-run] [--baseline OLD_CHECKOUT/src]
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import inspect
 import json
 import os
 import resource
@@ -73,11 +74,12 @@ def stages(source: Path, out: Path) -> dict[str, float]:
 
     from dataqual import run as st
     from dataqual.config import RunConfig
+    from dataqual.validate.suites import default_suites_dir  # the measured tree's suites
 
     suites = out / "suites"
     suites.mkdir()
     for name in CORE_SUITES:
-        shutil.copy(REPO / "expectations" / f"{name}.json", suites)
+        shutil.copy(default_suites_dir() / f"{name}.json", suites)
     config = RunConfig(source=source, out=out / "run", train=False, suites_dir=suites)
     times: dict[str, float] = {}
 
@@ -87,16 +89,19 @@ def stages(source: Path, out: Path) -> dict[str, float]:
             try:
                 return fn(*args, **kwargs)
             finally:
-                times[name.replace("-", "_")] = time.perf_counter() - t
+                times[name] = time.perf_counter() - t
 
         return run
 
     t0 = time.perf_counter()
     ws = st.open_workspace(config)
-    st.process(ws, config, stage=timed)  # the pipeline's own recipe; store runs concurrently
+    if "stage" in inspect.signature(st.process).parameters:  # before issue 9: a stage wrapper
+        st.process(ws, config, stage=timed)
+    else:  # the pipeline's own recipe, timed by stage; store runs concurrently
+        times.update(st.process(ws, config).timings)
     times["total"] = time.perf_counter() - t0
     st.discard(ws)
-    return times
+    return {name.replace("-", "_"): seconds for name, seconds in times.items()}
 
 
 def full_run(source: Path, out: Path) -> dict[str, float]:
@@ -125,6 +130,37 @@ def _one(kind: str, source: Path) -> None:
     print(json.dumps(result))
 
 
+def _measure(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
+    """Every kind once per repeat, alternating, each in a fresh process."""
+    kinds = ["floor", "stages"] + ([] if args.without_run else ["run"])
+    kinds += ["baseline"] if args.baseline else []
+    runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
+    env = {**os.environ, "GX_ANALYTICS_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    for _ in range(args.repeats):
+        for kind in runs:
+            one = "stages" if kind == "baseline" else kind
+            extra = {"PYTHONPATH": str(args.baseline)} if kind == "baseline" else {}
+            out = subprocess.run(
+                [sys.executable, __file__, "--one", one, "--source", str(args.source)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env | extra,
+            )
+            runs[kind].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return runs
+
+
+def _ratios(runs: dict[str, list[dict[str, float]]], kind: str) -> dict[str, float]:
+    """``kind`` against the floor: ratio of medians and median of per-repeat ratios."""
+    floor_s = [r["total"] for r in runs["floor"]]
+    kind_s = [r["total"] for r in runs[kind]]
+    return {
+        "ratio_of_medians": statistics.median(kind_s) / statistics.median(floor_s),
+        "median_of_ratios": statistics.median(k / f for f, k in zip(floor_s, kind_s, strict=True)),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
@@ -134,34 +170,30 @@ def main() -> None:
         action="store_true",
         help="measure only the floor and the stages (the whole run takes ~25 s a repeat)",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="also measure the stages of another dataqual (its src/ folder, put first on "
+        "PYTHONPATH), alternating in the same run: before/after figures on one machine state",
+    )
     parser.add_argument("--one", choices=["floor", "stages", "run"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         _one(args.one, args.source)
         return
-    kinds = ("floor", "stages") if args.without_run else ("floor", "stages", "run")
-    runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
-    env = {**os.environ, "GX_ANALYTICS_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    for _ in range(args.repeats):
-        for kind in runs:
-            out = subprocess.run(
-                [sys.executable, __file__, "--one", kind, "--source", str(args.source)],
-                capture_output=True,
-                text=True,
-                check=True,
-                env=env,
-            )
-            runs[kind].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    runs = _measure(args)
     med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in runs.items()}
+    stages_ratio = _ratios(runs, "stages")
     report = {
         "source": str(args.source),
         "repeats": args.repeats,
         "median": med,
-        "ratio_stages_to_floor": med["stages"]["total"] / med["floor"]["total"],
-        "ratio_stages_to_floor_per_repeat": statistics.median(
-            s["total"] / f["total"] for f, s in zip(runs["floor"], runs["stages"], strict=True)
-        ),
+        "ratio_stages_to_floor": stages_ratio["ratio_of_medians"],
+        "ratio_stages_to_floor_per_repeat": stages_ratio["median_of_ratios"],
         "ratio_run_to_floor": med["run"]["total"] / med["floor"]["total"] if "run" in med else None,
+        "baseline": {"src": str(args.baseline), **_ratios(runs, "baseline")}
+        if args.baseline
+        else None,
         "runs": runs,
     }
     print(json.dumps(report, indent=2))

@@ -1,11 +1,17 @@
-"""Prefect flows: one task per library stage, plus flows for single stages.
+"""Prefect flows: the library's stages wired as tasks, plus flows for single stages.
 
-Tasks exchange in-memory objects within one flow run, so their caching is keyed on what
-identifies the work (file digests, paths), never on hashing arrays or DataFrames.
+The flow wires tasks Kedro-style: each task is a pure stage function of
+:mod:`dataqual.recipe` / :mod:`dataqual.outputs`, and the flow passes one task's future to
+the next, so Prefect runs independent stages (storing the shards, validating the cleaned
+data) at the same time. Stages exchange values, never live objects, so the flow runs the
+same on Prefect's thread runner and on a ``DaskTaskRunner`` (worker processes).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,38 +19,18 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture, wait
 
-from dataqual import run as stages
+from dataqual import outputs, recipe
 from dataqual.config import RunConfig
+from dataqual.environment import quiet_third_parties
 from dataqual.errors import DataqualError
+from dataqual.run import RUN_JSON, RunOutcome, complete
+from dataqual.summary import ARTEFACTS
 from dataqual.train.trainer import TrainConfig, train_from_shards
+from dataqual.workspace import Workspace, discard, open_workspace
 
-__all__ = ["fetch_flow", "run_flow", "train_flow"]
-
-
-#: Prefect options per stage: retries where I/O can fail transiently.
-TASK_OPTIONS: dict[str, dict[str, Any]] = {
-    "ingest": {"retries": 2, "retry_delay_seconds": 2},
-    "store": {"retries": 1, "retry_delay_seconds": 2},
-}
-_TASKS: dict[tuple[str, Callable[..., Any]], Any] = {}
-
-
-def as_task(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The library stage ``fn`` as a Prefect task named ``name``.
-
-    Stages hand each other in-memory objects, so nothing is cached on hashed inputs.
-    """
-    key = (name, fn)
-    if key not in _TASKS:
-        _TASKS[key] = task(
-            fn,
-            name=name,
-            cache_policy=NO_CACHE,
-            retry_condition_fn=_transient,
-            **TASK_OPTIONS.get(name, {}),
-        )
-    return _TASKS[key]
+__all__ = ["TASK_OPTIONS", "as_task", "fetch_flow", "run_flow", "summary_markdown", "train_flow"]
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -59,31 +45,116 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-def _summary_markdown(outcome: stages.RunOutcome) -> str:
+#: Prefect options per stage: retries where I/O can fail transiently.
+TASK_OPTIONS: dict[str, dict[str, Any]] = {
+    "ingest": {"retries": 2, "retry_delay_seconds": 2},
+    "store": {"retries": 1, "retry_delay_seconds": 2},
+}
+
+
+def as_task(name: str, fn: Callable[..., Any]) -> Any:
+    """The library stage ``fn`` as a Prefect task named ``name``, with the stage's retry
+    options. Stage results are plain values handed on within the run, so nothing is
+    cached on hashed inputs."""
+    options = TASK_OPTIONS.get(name, {})
+    return task(fn, name=name, cache_policy=NO_CACHE, retry_condition_fn=_transient, **options)
+
+
+ingest = as_task("ingest", recipe.ingest)
+profile = as_task("profile", recipe.profile)
+validate_raw = as_task("validate-raw", recipe.validate)
+clean = as_task("clean", recipe.clean)
+store = as_task("store", recipe.store)
+validate_cleaned = as_task("validate-cleaned", recipe.validate_cleaned)
+report = as_task("report", outputs.write_outputs)
+train = as_task("train", outputs.train)
+
+
+def summary_markdown(outcome: RunOutcome) -> str:
+    """The run's summary as a Prefect markdown artifact."""
     s = outcome.summary
-    counts = s["counts"]
-    report = (outcome.run_json.parent / s["report"]).as_uri() if s.get("report") else "(none)"
+    c = s.counts
+    path = s.artefacts.get("report")
+    link = (outcome.run_json.parent / path).as_uri() if path else "(none)"
     lines = [
-        f"# dataqual run: {s['status']}",
+        f"# dataqual run: {s.status}",
         "",
-        f"Source: `{s['source']}` ({s['format']}), dataset `{s['dataset']}`",
+        f"Source: `{s.source}` ({s.format}), dataset `{s.dataset}`",
         "",
         "| rows | kept | repaired | quarantined |",
         "|---|---|---|---|",
-        f"| {counts['rows']} | {counts['kept']} | {counts['repaired']} | {counts['quarantined']} |",
+        f"| {c.rows} | {c.kept} | {c.repaired} | {c.quarantined} |",
         "",
-        f"Training: {s['training']}. Report: [{report}]({report})",
+        f"Training: {s.training}. Report: [{link}]({link})",
     ]
+    if s.failures:
+        lines += ["", f"Failed checks: {', '.join(s.failures)}"]
     return "\n".join(lines)
 
 
+def _settle(futures: list[PrefectFuture[Any]]) -> None:
+    """Raise the error of the earliest stage that failed, once every stage has stopped
+    (nothing may still write into a staging folder that is about to be removed)."""
+    try:
+        for future in futures:
+            future.result()
+    finally:
+        with contextlib.suppress(BaseException):
+            wait(futures)
+
+
+def _timings(futures: dict[str, PrefectFuture[Any]]) -> dict[str, float]:
+    """Seconds each stage's task ran, as the Prefect API recorded them."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        runs = {name: client.read_task_run(f.task_run_id) for name, f in futures.items()}
+    return {name: round(run.total_run_time.total_seconds(), 3) for name, run in runs.items()}
+
+
+def _submit_stages(config: RunConfig, workspace: Workspace) -> dict[str, PrefectFuture[Any]]:
+    """Submit every stage, each fed its upstream stages' futures; Prefect runs a stage when
+    its inputs are ready, so store and validate-cleaned run at the same time."""
+    ingested = ingest.submit(config, workspace)
+    profiled = profile.submit(ingested)
+    raw = validate_raw.submit(workspace, ingested, profiled, stage="raw")
+    cleaned = clean.submit(ingested, raw)
+    stored = store.submit(workspace, ingested, cleaned)
+    checked = validate_cleaned.submit(workspace, ingested, raw, cleaned)
+    summary = report.submit(workspace, ingested, raw, checked, cleaned, stored)
+    stages = {
+        "ingest": ingested,
+        "profile": profiled,
+        "validate-raw": raw,
+        "clean": cleaned,
+        "store": stored,
+        "validate-cleaned": checked,
+        "report": summary,
+    }
+    if config.train:
+        stages["train"] = train.submit(workspace, config.training, summary)
+    return stages
+
+
 @flow(name="dataqual-run", log_prints=True)
-def run_flow(config: RunConfig) -> stages.RunOutcome:
-    """The whole pipeline, one task per stage: ingest, profile, validate, clean, store,
-    validate the cleaned data, report, train. Publishes a markdown summary artifact."""
-    outcome = stages.run_pipeline(config, stage=as_task)
+def run_flow(config: RunConfig) -> RunOutcome:
+    """The whole pipeline, one task per stage: ingest, profile, validate, clean, store
+    beside validate-cleaned, report, train. Publishes a markdown summary artifact."""
+    started = time.perf_counter()
+    quiet_third_parties()
+    workspace = open_workspace(config)
+    try:
+        stages = _submit_stages(config, workspace)
+        _settle(list(stages.values()))
+        last = list(stages.values())[-1].result()
+        done = last.model_copy(update={"timings": _timings(stages)})
+        outcome = complete(workspace, done, seconds=time.perf_counter() - started)
+    except BaseException:
+        recipe.release_run_source(str(workspace.staging))
+        discard(workspace)
+        raise
     create_markdown_artifact(
-        markdown=_summary_markdown(outcome),
+        markdown=summary_markdown(outcome),
         key="dataqual-run-summary",
         description="dataqual run summary",
     )
@@ -94,13 +165,11 @@ def run_flow(config: RunConfig) -> stages.RunOutcome:
 @flow(name="dataqual-train")
 def train_flow(run_dir: Path, config: TrainConfig) -> dict[str, Any]:
     """Train from a finished run's shards; refuses a run that failed validation unless forced."""
-    import json
-
-    run = json.loads((Path(run_dir) / stages.RUN_JSON).read_text())
+    run = json.loads((Path(run_dir) / RUN_JSON).read_text())
     shards = Path(run_dir) / Path(run["manifest"]).parent
     result = train_from_shards(
         shards,
-        Path(run_dir) / Path(stages.ARTEFACTS["metrics"]).parent,
+        Path(run_dir) / Path(ARTEFACTS["metrics"]).parent,
         config,
         validation_passed=run["status"] == "passed",
     )

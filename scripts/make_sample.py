@@ -11,13 +11,13 @@ that the first run has something to report (see ``data/sample/README.md``).
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
-import struct
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from dataqual.testing import write_idx_dataset
 
 SEED = 20261129
 TRAIN, TEST = 1000, 200
@@ -102,12 +102,6 @@ def plant(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray) -> None:
     train_x[105] = test_x[7]
 
 
-def write_idx(path: Path, array: np.ndarray) -> None:
-    header = struct.pack(">HBB", 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    with gzip.GzipFile(path, "wb", mtime=0) as f:  # mtime 0: byte-identical on every run
-        f.write(header + array.astype(np.uint8).tobytes())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -118,11 +112,9 @@ def main() -> None:
     train_x, train_y = make(TRAIN, rng)
     test_x, test_y = make(TEST, rng)
     plant(train_x, train_y, test_x)
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_idx(args.out / "train-images-idx3-ubyte.gz", train_x)
-    write_idx(args.out / "train-labels-idx1-ubyte.gz", train_y)
-    write_idx(args.out / "t10k-images-idx3-ubyte.gz", test_x)
-    write_idx(args.out / "t10k-labels-idx1-ubyte.gz", test_y)
+    # gzip level 9 with the file name in the header, mtime 0: byte-identical on every run
+    data = {"train": (train_x, train_y), "test": (test_x, test_y)}
+    write_idx_dataset(args.out, data, gz=True, level=9, header_name=True)
     spec = {
         "name": "sample-digits",
         "classes": list(range(10)),

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import dataqual.profile as profile_mod
+import dataqual.profile_pixels as profile_mod
 from dataqual.imageset import ImageBatch, position_ids
 from dataqual.profile import content_hash, profile_batch, profile_batches, thumbnails
 

@@ -46,7 +46,7 @@ def test_float_images_in_unit_range_are_scaled_not_quarantined(
     data = {s: (x / 255.0, y) for s, (x, y) in sample.items()}
     outcome = run(w.write_npz(tmp_path / "floats.npz", data), tmp_path)
     assert outcome.exit_code == 0, outcome.failures
-    counts = outcome.summary["counts"]
+    counts = outcome.summary.counts.model_dump()
     assert counts["quarantined"] < 10 and counts["kept"] > 1150
     scale = checks(outcome)[("raw", None, "pixel_scale")]
     assert not scale["success"] and scale["action"] == "repair"
@@ -59,7 +59,7 @@ def test_a_split_that_cleaning_empties_fails(tmp_path: Path) -> None:
     src = w.write_npz(tmp_path / "blank.npz", {"train": (blank, np.arange(40) % 10)})
     outcome = run(src, tmp_path)
     assert outcome.exit_code == 1
-    assert outcome.summary["counts"]["kept"] == 0
+    assert outcome.summary.counts.kept == 0
     assert "split_not_empty (train)" in outcome.failures
     assert not checks(outcome)[("cleaned", "train", "split_not_empty")]["success"]
 
@@ -76,7 +76,7 @@ def test_an_empty_input_fails(kind: str, tmp_path: Path) -> None:
         src = w.write_npz(tmp_path / "empty.npz", empty)
     outcome = run(src, tmp_path)
     assert outcome.exit_code == 1 and outcome.status == "failed_validation"
-    assert outcome.summary["counts"]["rows"] == 0
+    assert outcome.summary.counts.rows == 0
     assert "split_not_empty (train)" in outcome.failures
 
 
@@ -100,7 +100,7 @@ def test_train_folders_that_link_to_test_fail(sample: w.Data, tmp_path: Path) ->
         (root / "train" / label).symlink_to(Path("..") / "test" / label)
     outcome = run(root, tmp_path)
     assert outcome.exit_code == 1
-    assert outcome.summary["counts"]["quarantined"] == 60
+    assert outcome.summary.counts.quarantined == 60
     assert "split_not_empty (train)" in outcome.failures
 
 

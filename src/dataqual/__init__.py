@@ -1,3 +1,5 @@
 """dataqual: data-quality and preprocessing pipeline for MNIST-style image datasets."""
 
+__all__ = ["__version__"]
+
 __version__ = "0.1.0"

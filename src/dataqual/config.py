@@ -66,6 +66,12 @@ class RunConfig(BaseModel):
         "dataset is at most this big (one copy); larger datasets are streamed twice.",
     )
     shard_rows: int = Field(DEFAULT_SHARD_ROWS, ge=1, description="Rows per Parquet shard.")
+    workers: int | None = Field(
+        None,
+        ge=1,
+        description="Threads for chunk-parallel work (profiling, shard encoding); default: "
+        "the cores this process may use, at most 8.",
+    )
     plugins: list[str] = Field(
         default_factory=list,
         description="Modules to import before any stage: they register extra checks, readers "

@@ -1,7 +1,8 @@
 """The in-memory types every reader produces and every later layer consumes.
 
 A source is read as a stream of :class:`ImageBatch` chunks, one split at a time, so that
-no stage needs the whole dataset in memory and chunks can be spread over Dask workers.
+no stage needs the whole dataset in memory; a chunk is plain arrays, so it can be handed
+to another thread or process as it is.
 """
 
 from __future__ import annotations
@@ -107,7 +108,13 @@ class ImageBatch:
 
     def take(self, mask_or_index: np.ndarray) -> ImageBatch:
         """Rows selected by a boolean mask or index array (copies)."""
-        pick = mask_or_index
+        return self._select(mask_or_index)
+
+    def rows(self, start: int, stop: int) -> ImageBatch:
+        """Rows ``start..stop-1`` (views, no copy)."""
+        return self._select(slice(start, stop))
+
+    def _select(self, pick: np.ndarray | slice) -> ImageBatch:
         return ImageBatch(
             split=self.split,
             ids=self.ids[pick],
@@ -142,6 +149,11 @@ class ImageSource(Protocol):
     def splits(self) -> list[SplitInfo]: ...
 
     def files(self) -> list[Path]: ...
+
+    def labels(self, split: str) -> np.ndarray:
+        """All labels of ``split`` (int64) in stream order, without decoding images where
+        the source can."""
+        ...
 
     def iter_batches(self, split: str, rows: int = DEFAULT_BATCH_ROWS) -> Iterator[ImageBatch]: ...
 

@@ -1,12 +1,8 @@
 """Profile: one vectorised pass that turns images into a per-image table.
 
 Great Expectations validates this table, not 784 pixel columns (0.14 s against 51 s on
-MNIST). Each statistic is computed on whole chunks with integer arithmetic where possible.
-
-Memory is bounded whatever the image size: a chunk is profiled in row blocks of at most
-``_BLOCK_BYTES`` pixel bytes (a 16,384-row MNIST chunk is one block), so temporaries stay a
-few times that block, and large images take axis reductions instead of the indicator
-matrix, whose (H*W) x (H+W+2) float32 size would be 1 GB at 512x512.
+MNIST). The statistics are computed on whole chunks by :mod:`dataqual.profile_pixels`, in
+row blocks of bounded size, on several threads (NumPy releases the GIL).
 """
 
 from __future__ import annotations
@@ -19,12 +15,21 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from dataqual.imageset import DEFECT_NAMES, ImageBatch
-from dataqual.streams import WORKERS, ordered_map
+from dataqual.profile_pixels import (
+    INK_THRESHOLD,
+    THUMB_SIDE,
+    block_rows,
+    content_hash,
+    pixel_stats,
+    thumbnails,
+)
+from dataqual.streams import default_workers, ordered_map
 
 __all__ = [
     "IMAGE_STATS",
     "INK_THRESHOLD",
     "PROFILE_COLUMNS",
+    "THUMB_SIDE",
     "Profile",
     "content_hash",
     "profile_batch",
@@ -32,13 +37,6 @@ __all__ = [
     "split_mask",
     "thumbnails",
 ]
-
-#: A pixel counts as ink above this value (of 255); MNIST strokes are near 255, background 0.
-INK_THRESHOLD = 127
-#: Pixels strictly between these values are mid-tones (antialiased edges, noise).
-MIDTONE_RANGE = (32, 223)
-#: Side of the square thumbnail kept per image for near-duplicate and label audits.
-THUMB_SIDE = 14
 
 #: The per-image statistics that describe an image's appearance (drift compares these).
 IMAGE_STATS = (
@@ -65,169 +63,13 @@ PROFILE_COLUMNS = (
     *(f"defect_{name}" for name in DEFECT_NAMES),
 )
 
-#: Pixel bytes profiled at a time: temporaries (masks, hash words) are a few times this.
-_BLOCK_BYTES = 16 * 2**20
-#: float32 bytes converted at a time for the sums of squares of large images (cache-sized).
-_FLOAT_BLOCK_BYTES = 4 * 2**20
-#: Largest indicator matrix (bytes) for the one-product sums; 28x28 needs 182 KB.
-_REDUCER_MAX_BYTES = 4 * 2**20
-#: Thumbnail factors (fh * fw) up to which strided whole-array adds are used.
-_STRIDED_MAX = 16
-
-_MIX = np.uint64(0x9E3779B97F4A7C15)
-_HEX = np.array([f"{i:02x}" for i in range(256)], dtype="S2").view("S1").reshape(256, 2)
-
-
-def content_hash(images: np.ndarray) -> np.ndarray:
-    """A 128-bit content digest per image as 32-char hex strings, vectorised.
-
-    Each 64-bit word of the image is mixed with its position (splitmix64 finaliser); the
-    digest is the xor and the wrapping sum of the mixed words. Equal images get equal
-    digests; an accidental collision between different images is vanishingly unlikely.
-    Rows are hashed in blocks of ``_BLOCK_BYTES`` so the mixed words stay small.
-    """
-    n = len(images)
-    pixels = int(np.prod(images.shape[1:]))  # not reshape(n, -1): that fails when n == 0
-    step = _block_rows(pixels)
-    if n > step:
-        return np.concatenate(
-            [content_hash(images[start : start + step]) for start in range(0, n, step)]
-        )
-    flat = np.ascontiguousarray(images).reshape(n, pixels)
-    pad = (-pixels) % 8
-    if pad:
-        flat = np.concatenate([flat, np.zeros((n, pad), np.uint8)], axis=1)
-    words = flat.view("<u8")
-    with np.errstate(over="ignore"):
-        x = words ^ (np.arange(1, words.shape[1] + 1, dtype=np.uint64) * _MIX)
-        x *= np.uint64(0xBF58476D1CE4E5B9)
-        x ^= x >> np.uint64(31)
-        x *= np.uint64(0x94D049BB133111EB)
-        x ^= x >> np.uint64(29)
-        h1 = np.bitwise_xor.reduce(x, axis=1) if n else np.zeros(0, np.uint64)
-        # The unpadded size: a 5x7 image must not hash like a 5x8 one ending in zeros.
-        h2 = x.sum(axis=1, dtype=np.uint64) + np.uint64(pixels)
-    raw = np.stack([h1, h2], axis=1).astype(">u8").view(np.uint8).reshape(n, 16)
-    return _HEX[raw].reshape(n, 32).view("S32").ravel().astype("U32")
-
-
-def thumbnails(images: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:
-    """Block-mean downsample to ``side`` x ``side`` uint8, flattened: a compact embedding."""
-    n, h, w = images.shape
-    fh, fw = max(1, h // side), max(1, w // side)
-    hh, ww = fh * side, fw * side
-    if fh * fw > _STRIDED_MAX:
-        # Large images: one reshape-and-sum per row block (the strided adds below would take
-        # fh * fw passes); the same floored block means, in bounded memory.
-        step = _block_rows(h * w)
-        out = np.empty((n, side * side), np.uint8)
-        for start in range(0, n, step):
-            block = np.ascontiguousarray(images[start : start + step, :hh, :ww])
-            sums = block.reshape(-1, side, fh, side, fw).sum(axis=(2, 4), dtype=np.uint32)
-            out[start : start + step] = (sums // (fh * fw)).reshape(-1, side * side)
-        return out
-    img = images
-    if hh > h or ww > w:
-        img = np.pad(img, ((0, 0), (0, max(0, hh - h)), (0, max(0, ww - w))))
-    img = img[:, :hh, :ww]
-    acc = np.zeros((n, side, side), np.uint16 if fh * fw * 255 < 2**16 else np.uint32)
-    for i in range(fh):  # fh * fw strided slices: whole-array adds, no per-image loop
-        for j in range(fw):
-            acc += img[:, i::fh, j::fw]
-    return (acc // (fh * fw)).astype(np.uint8).reshape(n, side * side)
-
-
-def _reducers(h: int, w: int) -> np.ndarray:
-    """Indicator matrix (h*w, h + w + 2): row sums, column sums, border sum, total."""
-    r = np.repeat(np.eye(h, dtype=np.float32), w, axis=0)
-    c = np.tile(np.eye(w, dtype=np.float32), (h, 1))
-    border = np.zeros((h, w), np.float32)
-    border[[0, -1], :] = 1
-    border[:, [0, -1]] = 1
-    return np.concatenate([r, c, border.reshape(-1, 1), np.ones((h * w, 1), np.float32)], axis=1)
-
-
-#: Rows converted to float32 at a time: the block stays in cache between the two products.
-_SUM_BLOCK = 1024
-
-
-def _block_rows(pixels: int) -> int:
-    """Rows of ``pixels`` bytes each in one block of at most ``_BLOCK_BYTES`` (at least 1)."""
-    return max(1, _BLOCK_BYTES // max(1, pixels))
-
-
-def _sums(flat: np.ndarray, red: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``flat @ red`` (float32, exact: every partial sum is an integer below 2**24) and the
-    sum of squares per row (float64 from float32 products: ~1e-7 relative)."""
-    n = len(flat)
-    sums = np.empty((n, red.shape[1]), np.float32)
-    sq = np.empty(n, np.float32)
-    step = min(_SUM_BLOCK, max(1, _BLOCK_BYTES // (4 * max(1, flat.shape[1]))))
-    for start in range(0, n, step):
-        block = flat[start : start + step].astype(np.float32)
-        np.matmul(block, red, out=sums[start : start + step])
-        sq[start : start + step] = np.einsum("ij,ij->i", block, block)
-    return sums, sq.astype(np.float64)
-
-
-def _axis_sums(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The columns of ``flat @ _reducers(h, w)`` (float64, exact: integer reductions over the
-    image axes, no (H*W)-sized matrix) and the sums of squares per image (float64)."""
-    n, h, w = images.shape
-    rows = images.sum(axis=2, dtype=np.uint32)
-    cols = images.sum(axis=1, dtype=np.uint32)
-    total = rows.sum(axis=1, dtype=np.uint64)
-    border = rows[:, 0].astype(np.uint64) + cols[:, 0] + (rows[:, -1] if h > 1 else 0)
-    border += cols[:, -1] if w > 1 else 0
-    corners = images[:, 0, 0].astype(np.uint64) + (images[:, -1, 0] if h > 1 else 0)
-    corners += images[:, 0, -1] if w > 1 else 0
-    corners += images[:, -1, -1] if h > 1 and w > 1 else 0
-    sq = np.empty(n, np.float64)
-    step = max(1, _FLOAT_BLOCK_BYTES // (4 * max(1, h * w)))
-    for start in range(0, n, step):  # per image row in float32 (exact up to 258 columns)
-        part = images[start : start + step].astype(np.float32)
-        sq[start : start + step] = np.einsum("ijk,ijk->ij", part, part).sum(1, dtype=np.float64)
-    sums = np.concatenate(
-        [rows, cols, (border - corners)[:, None], total[:, None]], axis=1, dtype=np.float64
-    )
-    return sums, sq
-
-
-def _count(mask: np.ndarray) -> np.ndarray:
-    """True values per row of a 2-D boolean array (an integer sum of its bytes: several
-    times faster than ``count_nonzero`` along an axis)."""
-    dtype = np.uint16 if mask.shape[1] < 2**16 else np.uint32
-    return mask.view(np.uint8).sum(axis=1, dtype=dtype)
-
-
-def _any_along(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Which rows (n, h) and which columns (n, w) of each (h, w) boolean image hold a True.
-
-    Whole-array ORs over the short axis, one slice at a time (NumPy's own reduction over a
-    short axis of many images is several times slower); rows OR 4 or 8 pixels per word.
-    """
-    n, h, w = mask.shape
-    if not (n and h and w):
-        return np.zeros((n, h), bool), np.zeros((n, w), bool)
-    cols = mask[:, 0, :].copy()
-    for i in range(1, h):
-        cols |= mask[:, i, :]
-    word = next(
-        (t for t in (np.uint64, np.uint32, np.uint16) if w % np.dtype(t).itemsize == 0), None
-    )
-    lanes = np.ascontiguousarray(mask).view(word) if word is not None else mask.view(np.uint8)
-    acc = lanes[:, :, 0].copy()
-    for k in range(1, lanes.shape[2]):
-        acc |= lanes[:, :, k]
-    return acc != 0, cols
-
 
 def profile_batch(batch: ImageBatch) -> pd.DataFrame:
     """Per-image statistics of one chunk, in :data:`PROFILE_COLUMNS` order, computed in row
-    blocks of at most ``_BLOCK_BYTES`` pixel bytes so memory does not grow with the chunk."""
+    blocks (:func:`~dataqual.profile_pixels.block_rows`) so memory does not grow with the chunk."""
     n = len(batch)
     h, w = batch.shape
-    step = _block_rows(h * w)
+    step = block_rows(h * w)
     if n <= step:
         return _profile_block(batch)
     return pd.concat(
@@ -237,46 +79,8 @@ def profile_batch(batch: ImageBatch) -> pd.DataFrame:
 
 
 def _profile_block(batch: ImageBatch) -> pd.DataFrame:
-    """:func:`profile_batch` of one block.
-
-    Small images: sums come from one float32 matrix product with indicator columns (exact:
-    every partial sum is an integer below 2**24), several times faster than axis reductions.
-    Large images (indicator matrix over ``_REDUCER_MAX_BYTES``): integer axis reductions.
-    """
+    """:func:`profile_batch` of one block."""
     n = len(batch)
-    h, w = batch.shape
-    pixels = h * w
-    flat = batch.images.reshape(n, pixels)
-    if pixels * (h + w + 2) * 4 <= _REDUCER_MAX_BYTES:
-        sums, sq = _sums(flat, _reducers(h, w))
-    else:
-        sums, sq = _axis_sums(batch.images)
-    ink = batch.images > INK_THRESHOLD
-    ink_count = _count(ink.reshape(n, pixels))
-    total = sums[:, -1].astype(np.float64)
-    mean = total / pixels
-    std = np.sqrt(np.maximum(sq / pixels - mean**2, 0.0))
-    has_ink = total > 0
-    safe_total = np.where(has_ink, total, 1.0)
-    com_row = np.where(has_ink, sums[:, :h] @ np.arange(h) / safe_total, (h - 1) / 2)
-    com_col = np.where(has_ink, sums[:, h : h + w] @ np.arange(w) / safe_total, (w - 1) / 2)
-    rows_ink, cols_ink = _any_along(ink)
-    bbox_h = np.where(
-        rows_ink.any(1), h - np.argmax(rows_ink[:, ::-1], 1) - np.argmax(rows_ink, 1), 0
-    )
-    bbox_w = np.where(
-        cols_ink.any(1), w - np.argmax(cols_ink[:, ::-1], 1) - np.argmax(cols_ink, 1), 0
-    )
-    # lo < p < hi as one unsigned compare: p - (lo + 1) wraps below zero to large values
-    low, high = MIDTONE_RANGE
-    midtone = _count(flat - np.uint8(low + 1) < np.uint8(high - low - 1))
-    border_pixels = float(pixels - max(h - 2, 0) * max(w - 2, 0))  # 2 * (h + w) - 4, or h * w
-    pmin = flat.min(axis=1).astype(np.float32) if n else np.zeros(0, np.float32)
-    pmax = flat.max(axis=1).astype(np.float32) if n else np.zeros(0, np.float32)
-    if batch.raw_min is not None:
-        pmin = np.fmin(pmin, batch.raw_min.astype(np.float32))
-    if batch.raw_max is not None:
-        pmax = np.fmax(pmax, batch.raw_max.astype(np.float32))
     labels = pd.array(batch.labels, dtype="Int64")
     labels[batch.labels < 0] = pd.NA
     data: dict[str, object] = {
@@ -285,17 +89,7 @@ def _profile_block(batch: ImageBatch) -> pd.DataFrame:
         "position": batch.positions.astype(np.int64),
         "label": labels,
         "content_hash": pd.array(content_hash(batch.images), dtype="string"),
-        "pixel_min": pmin,
-        "pixel_max": pmax,
-        "mean": mean.astype(np.float32),
-        "std": std.astype(np.float32),
-        "ink_fraction": (ink_count / pixels).astype(np.float32),
-        "midtone_fraction": (midtone / pixels).astype(np.float32),
-        "border_mean": (sums[:, -2] / border_pixels).astype(np.float32),
-        "com_row": (com_row - (h - 1) / 2).astype(np.float32),
-        "com_col": (com_col - (w - 1) / 2).astype(np.float32),
-        "bbox_height": bbox_h.astype(np.int32),
-        "bbox_width": bbox_w.astype(np.int32),
+        **pixel_stats(batch.images, batch.raw_min, batch.raw_max),
     }
     for name in DEFECT_NAMES:
         data[f"defect_{name}"] = np.asarray(
@@ -334,14 +128,19 @@ def split_mask(table: pd.DataFrame, name: str) -> np.ndarray:
     return (table["split"] == name).to_numpy(dtype=bool, na_value=False)
 
 
-def profile_batches(batches: Iterable[ImageBatch], shape: tuple[int, int]) -> Profile:
-    """Profile a stream of chunks; only the table and thumbnails are kept, never the images."""
+def profile_batches(
+    batches: Iterable[ImageBatch], shape: tuple[int, int], *, workers: int | None = None
+) -> Profile:
+    """Profile a stream of chunks on ``workers`` threads (default:
+    :func:`~dataqual.streams.default_workers`); only the table and thumbnails are kept,
+    never the images."""
     tables: list[pd.DataFrame] = []
     thumbs: list[np.ndarray] = []
     # One BLAS thread per profiling thread: OpenBLAS's own threads on top of ours
     # oversubscribe the cores (measured: the pass takes a quarter longer).
+    threads = workers if workers is not None else default_workers()
     with threadpool_limits(limits=1, user_api="blas"):
-        for table, thumb in ordered_map(_profile_and_thumbnails, batches, WORKERS):
+        for table, thumb in ordered_map(_profile_and_thumbnails, batches, threads):
             tables.append(table)
             thumbs.append(thumb)
     if not tables:

@@ -17,13 +17,25 @@ from typing import TypeVar
 
 from dataqual.imageset import DEFAULT_BATCH_ROWS, ImageBatch, ImageSource, SplitInfo
 
-__all__ = ["WORKERS", "MemoizedSource", "ordered_map", "prefetch"]
+__all__ = ["WORKERS", "MemoizedSource", "default_workers", "ordered_map", "prefetch"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: Threads for chunk-parallel NumPy work: the cores this process may use, at most 4.
-WORKERS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2))
+#: Most threads :func:`default_workers` gives: past this, chunk-parallel NumPy work stops
+#: gaining and memory (one chunk in flight per thread) keeps growing.
+MAX_DEFAULT_WORKERS = 8
+
+
+def default_workers() -> int:
+    """Threads for chunk-parallel NumPy work: the cores this process may use, at most 8
+    (the default of ``RunConfig.workers``)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(MAX_DEFAULT_WORKERS, cores or 1))
+
+
+# Deprecated: kept until every caller takes ``workers`` from the run's settings.
+WORKERS = min(4, default_workers())
 _DONE = object()
 
 

@@ -9,12 +9,13 @@ import pandas as pd
 import pytest
 
 from dataqual.checks.analysis import AnalysisContext
+from dataqual.checks.balance import ClassBalance
 from dataqual.checks.base import CheckResult
 from dataqual.checks.drift import (
     DRIFT_CHECKS,
     MEAN_THUMBNAILS_ATTR,
-    ClassBalance,
     Drift,
+    DriftSettings,
     mean_thumbnails,
 )
 from dataqual.profile import Profile
@@ -40,8 +41,9 @@ def dataset(keep_class0: float = 1.0, scale: float = 1.0, seed: int = 1) -> Prof
 def drift(
     profile: Profile, reference: Profile | None, **settings: object
 ) -> dict[tuple[str, str | None], CheckResult]:
-    context = AnalysisContext(stage="raw", spec=SPEC, settings=settings, reference=reference)
-    return {(r.name, r.split): r for r in Drift().analyse(profile, context).results}
+    typed = DriftSettings.model_validate(settings)
+    context = AnalysisContext(stage="raw", spec=SPEC, settings=typed, reference=reference)
+    return {(r.name, r.split): r for r in Drift().run(profile, context).results}
 
 
 def fired(results: dict[tuple[str, str | None], CheckResult]) -> set[tuple[str, str | None]]:
@@ -136,7 +138,10 @@ def test_thresholds_and_stages_come_from_the_settings() -> None:
     assert ("drift_labels", "train") in fired(results)
     assert results[("drift_labels", "train")].severity == "error"
     context = AnalysisContext(stage="cleaned", spec=SPEC, reference=dataset())
-    assert Drift().analyse(dataset(), context).results == []
+    assert Drift().run(dataset(), context).results == []  # drift runs at raw only by default
+    cleaned = DriftSettings(stages=("raw", "cleaned"))
+    context = AnalysisContext(stage="cleaned", spec=SPEC, settings=cleaned, reference=dataset())
+    assert Drift().run(dataset(), context).results
 
 
 def test_class_balance() -> None:
@@ -161,41 +166,22 @@ def test_class_balance_ignores_absent_classes_and_missing_labels() -> None:
     assert 42 not in result.observed["shares"]
 
 
-def _gx_drift(
-    profile: Profile, reference: Profile | None
-) -> dict[tuple[str, str | None], CheckResult]:
+def test_drift_has_one_engine_the_analyser() -> None:
+    """The drift suite turns the analyser on and holds no GX expectation of its own."""
     from dataqual.validate import GxValidator, load_suites, validate_profile
 
     suites = [s for s in load_suites() if s.name == "drift"]
+    assert suites[0].expectations == []
+    reference = dataset()
     _, report = validate_profile(
-        profile,
+        dataset(keep_class0=0.1, scale=0.5),
         stage="raw",
         spec=SPEC,
         validator=GxValidator(),
         suites=suites,
-        analysers=[],
         reference=reference,
     )
-    return {(r.name, r.split): r for r in report.results if r.engine == "gx"}
-
-
-def test_gx_kl_divergence_expectations_against_the_reference() -> None:
-    reference = dataset()
-    same = _gx_drift(dataset(seed=1), reference)
-    assert set(same) == {
-        (n, s) for n in ("drift_label_kl", "drift_intensity_kl") for s in ("train", "test")
-    }
-    assert all(r.success and r.skipped is None for r in same.values())
-    assert same[("drift_label_kl", "train")].observed["observed_value"] < 1e-9
-
-    shifted = _gx_drift(dataset(keep_class0=0.1, scale=0.5), reference)
-    assert not shifted[("drift_label_kl", "train")].success  # class 0 mostly gone
-    assert shifted[("drift_label_kl", "test")].success  # test labels unchanged
-    assert not shifted[("drift_intensity_kl", "train")].success  # half as bright
-    assert not shifted[("drift_intensity_kl", "test")].success
-
-
-def test_gx_drift_expectations_are_skipped_without_a_reference() -> None:
-    results = _gx_drift(dataset(), None)
-    assert results and all(r.success for r in results.values())
-    assert all("no reference profile" in (r.skipped or "") for r in results.values())
+    assert {r.engine for r in report.results} == {"dataqual"}
+    assert {r.name for r in report.results} == set(DRIFT_CHECKS)
+    fired = {(r.name, r.split) for r in report.results if not r.success}
+    assert ("drift_labels", "train") in fired and ("drift_intensity", "test") in fired

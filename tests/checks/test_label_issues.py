@@ -13,6 +13,7 @@ from dataqual.checks.analysis import Analysis, AnalysisContext
 from dataqual.checks.label_issues import (
     QUEUE_COLUMNS,
     LabelIssues,
+    LabelIssuesSettings,
     deskew_thumbnails,
     out_of_fold_probabilities,
 )
@@ -39,9 +40,8 @@ def flipped_profile(extra_labels: tuple[int, ...] = ()) -> Profile:
 
 
 def audit(profile: Profile, stage: str = "raw", **settings: object) -> Analysis:
-    return LabelIssues().analyse(
-        profile, AnalysisContext(stage=stage, spec=SPEC, settings=settings)
-    )
+    typed = LabelIssuesSettings.model_validate(settings)
+    return LabelIssues().run(profile, AnalysisContext(stage=stage, spec=SPEC, settings=typed))
 
 
 def test_planted_flips_are_flagged_and_rank_first() -> None:
@@ -156,11 +156,29 @@ def test_audit_is_deterministic() -> None:
 def test_out_of_fold_probabilities_are_distributions() -> None:
     profile = flipped_profile()
     codes = profile.table["label"].to_numpy(dtype=np.int64)
-    probs, info = out_of_fold_probabilities(profile.thumbs, codes, 10, {"bandwidth": 0.5})
+    settings = LabelIssuesSettings(bandwidth=0.5)
+    probs, info = out_of_fold_probabilities(profile.thumbs, codes, 10, settings)
     assert probs.shape == (250, 10) and info["bandwidth"] == 0.5
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
-    with pytest.raises(ValueError, match="unknown label model"):
-        out_of_fold_probabilities(profile.thumbs, codes, 10, {"model": "oracle"})
+    logistic = LabelIssuesSettings(model="logistic", max_iter=50)
+    probs, info = out_of_fold_probabilities(profile.thumbs, codes, 10, logistic)
+    assert info["model"] == "logistic" and probs.shape == (250, 10)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"model": "oracle"}, "model"),
+        ({"bandwidth": "wide"}, "bandwidth"),
+        ({"bandwidth": -1}, "bandwidth"),
+        ({"neighbours": 0}, "neighbours"),
+        ({"neighbors": 10}, "neighbors"),
+    ],
+)
+def test_bad_settings_are_refused(settings: dict, field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        LabelIssuesSettings.model_validate(settings)
 
 
 def test_deskew_straightens_a_slanted_bar() -> None:

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from dataqual.errors import ConfigError, DownloadError
-from dataqual.ingest import download
+from dataqual.ingest import download, fetch_cache
 from dataqual.ingest.download import DownloadSettings, fetch_dataset, file_urls
 from dataqual.ingest.idx import IdxSource
 from dataqual.ingest.registry import DatasetFile, DatasetInfo
@@ -216,7 +216,7 @@ def test_cache_hit_makes_no_request_and_no_rehash(
     assert served.behaviour.count() == 4
     hashed: list[Path] = []
     real = download.sha256_file
-    monkeypatch.setattr(download, "sha256_file", lambda p: hashed.append(p) or real(p))
+    monkeypatch.setattr(fetch_cache, "sha256_file", lambda p: hashed.append(p) or real(p))
     folder = fetch_dataset(served.info, **_fast(tmp_path))
     assert served.behaviour.count() == 4, "a cache hit must not touch the network"
     assert hashed == [], "unchanged files are trusted from the .verified.json marker"

@@ -192,7 +192,7 @@ def test_gzip_csv_bomb_hidden_by_a_small_last_member_is_stopped_while_streaming(
     tmp_path: Path,
 ) -> None:
     path = _gzip_csv(tmp_path / "train.csv.gz", 60_000, tail_rows=3)
-    source = CsvSource.from_path(path)  # the trailer under-reports: accepted at open
+    source = CsvSource.open(path)  # the trailer under-reports: accepted at open
     read = 0
     with pytest.raises(SourceError) as info:
         for batch in source.iter_batches("train", 1000):
@@ -222,7 +222,7 @@ def test_parquet_declaring_many_rows_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SourceError) as info:
         open_source(path)
     _assert_refusal(info.value, path, "100,000 rows of 28x28 images")
-    assert ParquetSource.from_path(path, max_expansion=5000).shape == (28, 28)
+    assert ParquetSource.open(path, max_expansion=5000).shape == (28, 28)
 
 
 def test_parquet_files_under_the_floor_add_up(tmp_path: Path) -> None:

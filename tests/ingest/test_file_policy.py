@@ -33,7 +33,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from dataqual.errors import FormatError, SourceError, TruncatedError
-from dataqual.ingest import idx as idx_module
 from dataqual.ingest.csv import CsvSource
 from dataqual.ingest.idx import IdxSource
 from dataqual.ingest.npz import NpzSource
@@ -209,8 +208,8 @@ OPENERS: dict[str, Callable[[Path, str], Any]] = {
     "forced": lambda path, fmt: open_source(path, format=fmt),
     "reader": lambda path, fmt: {
         "idx": IdxSource.from_folder,
-        "csv": CsvSource.from_path,
-        "parquet": ParquetSource.from_path,
+        "csv": CsvSource.open,
+        "parquet": ParquetSource.open,
         "npz": NpzSource,
     }[fmt](path),
 }
@@ -283,7 +282,7 @@ def test_manifest_shard_path_climbing_out_is_refused(tmp_path: Path) -> None:
     doc["shards"][0]["path"] = "../elsewhere.parquet"
     (folder / MANIFEST_NAME).write_text(json.dumps(doc))
     with pytest.raises(SourceError, match="outside") as info:
-        ParquetSource.from_path(folder)
+        ParquetSource.open(folder)
     assert info.value.path == str(folder / "../elsewhere.parquet")
 
 
@@ -394,7 +393,7 @@ def test_gzip_bomb_after_the_records_is_not_decompressed(
             served[0] += len(data)
             return data
 
-    monkeypatch.setattr(idx_module.gzip, "open", lambda path, mode="rb": Counting(path, mode))
+    monkeypatch.setattr(gzip, "open", lambda path, mode="rb": Counting(path, mode))
     with pytest.raises(FormatError, match="data continues") as info:
         IdxSource.from_folder(folder)
     assert info.value.path == str(img)
@@ -510,7 +509,7 @@ def test_claimed_million_pixel_side_allocates_nothing(tmp_path: Path, shard: boo
         with pytest.raises(SourceError) as info:
             within(open_source, path)
         if not shard:  # the constructor alone takes the claim without allocating from it
-            assert within(ParquetSource.from_path, path).shape == (10**6, 10**6)
+            assert within(ParquetSource.open, path).shape == (10**6, 10**6)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

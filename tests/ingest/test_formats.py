@@ -180,13 +180,24 @@ def test_generic_parquet_matches_idx(tmp_path, fmt, data, idx, kind) -> None:
 
 def test_generic_parquet_custom_columns_and_split_column(tmp_path, fmt, data, idx) -> None:
     tables = [fmt.generic_table(x, y, "list", split=s) for s, (x, y) in data.items()]
-    table = pa.concat_tables(tables).rename_columns(["pix", "digit", "part"])
+    table = pa.concat_tables(tables).rename_columns(["pix", "kind", "part"])
     path = tmp_path / "t.parquet"
     pq.write_table(table, path)
     with pytest.raises(Exception, match="no label column"):
         open_source(path)
-    source = open_source(path, label_column="digit", image_column="pix", split_column="part")
+    source = open_source(path, label_column="kind", image_column="pix", split_column="part")
     _check(source, fmt, idx)
+
+
+def test_csv_and_parquet_share_the_label_column_names(tmp_path, fmt, data, idx) -> None:
+    """``digit`` names the label in a CSV header and in a Parquet table alike."""
+    x, y = data["train"]
+    csv_path = fmt.write_csv(tmp_path / "train.csv", x, y, header="pixel")
+    csv_path.write_text(csv_path.read_text().replace("label,", "digit,", 1))
+    assert np.array_equal(open_source(csv_path).labels("train"), y)
+    table = fmt.generic_table(x, y, "list").rename_columns(["image", "Digit"])
+    pq.write_table(table, tmp_path / "train.parquet")
+    assert np.array_equal(open_source(tmp_path / "train.parquet").labels("train"), y)
 
 
 def test_open_source_rejects_options_of_other_formats(tmp_path, fmt, data) -> None:

@@ -30,6 +30,9 @@ def test_run_flow_on_sample_trains_one_epoch(sample_dir: Path, tmp_path: Path) -
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
     assert set(metrics["per_class_accuracy"]) == {str(c) for c in range(10)}
     assert (out / run["model"]).is_file()
+    stages = {"ingest", "profile", "validate-raw", "clean", "store", "validate-cleaned"}
+    assert set(run["timings"]) == stages | {"report", "train"}
+    assert all(seconds > 0 for seconds in run["timings"].values())
 
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs()

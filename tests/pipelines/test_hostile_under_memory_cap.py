@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ingest.test_hostile_more import ALL_CASES as CASES
+from tests.pipelines.hostile_runner import CASES
 
 REPO = Path(__file__).resolve().parents[2]
 CAP_BYTES = 3_000_000_000

@@ -72,6 +72,14 @@ class MiniRun:
             batches.append(batch)
             self.images.update(zip(split_ids, images, strict=True))
         self.profile = profile_batches(batches, (28, 28))
+        # the partner columns the duplicate and leakage analysers add to a run's profile
+        by_column: dict[str, dict[str, str]] = {}
+        for rid, (_, detail) in self.removed.items():
+            if "=" in detail:
+                column, other = detail.split("=", 1)
+                by_column.setdefault(column, {})[rid] = other
+        for column in ("duplicate_of", "leaks_into"):
+            self.profile.table[column] = self.profile.table["id"].map(by_column.get(column, {}))
         self.shards = root / "shards"
         entries, splits = [], {}
         quarantined = []

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from dataqual.config import RunConfig
 from dataqual.run import run_pipeline
+from dataqual.testing import write_idx_dataset
 
 pytestmark = pytest.mark.browser
 
@@ -54,15 +54,6 @@ def synthetic_digits(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return out
 
 
-def write_idx(folder: Path, prefix: str, images: np.ndarray, labels: np.ndarray) -> None:
-    n = len(images)
-    header = struct.pack(">HBBIII", 0, 8, 3, n, 28, 28)
-    (folder / f"{prefix}-images-idx3-ubyte").write_bytes(header + images.tobytes())
-    labels_header = struct.pack(">HBBI", 0, 8, 1, n)
-    label_bytes = labels.astype(np.uint8).tobytes()
-    (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(labels_header + label_bytes)
-
-
 def planted_dataset(folder: Path) -> Path:
     """200 train and 60 test digits with a blank, an inverted, a duplicate, a leak and label 11."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -74,9 +65,8 @@ def planted_dataset(folder: Path) -> Path:
     train[9], train_labels[9] = train[3], train_labels[3]  # duplicate of train/3
     train[11], train_labels[11] = test[4], test_labels[4]  # leaks into test/4
     train_labels[13] = 11  # not a class
-    write_idx(folder, "train", train, train_labels)
-    write_idx(folder, "t10k", test, test_labels)
-    return folder
+    data = {"train": (train, train_labels), "test": (test, test_labels)}
+    return write_idx_dataset(folder, data, gz=False)
 
 
 #: Image file names that are markup (no ``/``: not allowed in a file name), plus a literal

@@ -230,6 +230,25 @@ def test_manifest_counts_and_checksums(stored: tuple[StoreResult, Path]) -> None
     assert res.manifest.verify(out) == []
 
 
+@pytest.mark.parametrize("workers", [1, 2, 5])
+def test_worker_count_does_not_change_a_byte(
+    stored: tuple[StoreResult, Path], tmp_path: Path, workers: int
+) -> None:
+    source, _, plan = build(tmp_path / "again")
+    res = write_dataset(
+        source,
+        plan,
+        tmp_path / f"shards-{workers}",
+        quarantine_path=tmp_path / f"q-{workers}.parquet",
+        shard_rows=4,
+        batch_rows=5,
+        workers=workers,
+    )
+    assert res.manifest.shards == stored[0].manifest.shards
+    q = (tmp_path / f"q-{workers}.parquet").read_bytes()
+    assert q == (tmp_path / "quarantine.parquet").read_bytes()
+
+
 def test_no_temporary_files_are_left(stored: tuple[StoreResult, Path], tmp_path: Path) -> None:
     res, _ = stored
     files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
@@ -275,7 +294,7 @@ def test_cleaned_profile_without_pixel_repairs_does_not_read_the_source(tmp_path
         ids=plan.ids,
         remove=plan.remove,
         repair=plan.repair,
-        invert=np.zeros_like(plan.invert),
+        repairs={},
         reasons=plan.reasons,
         details=plan.details,
     )
@@ -332,7 +351,7 @@ def test_failure_midway_leaves_no_temporary_or_quarantine_file(tmp_path: Path) -
         ids=plan.ids[:12],
         remove=plan.remove[:12],
         repair=plan.repair[:12],
-        invert=plan.invert[:12],
+        repairs=plan.repairs_at(np.arange(12)),
         reasons=plan.reasons,
         details=plan.details,
     )

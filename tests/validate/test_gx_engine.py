@@ -19,7 +19,8 @@ from dataqual.imageset import ImageBatch, position_ids
 from dataqual.profile import profile_batches
 from dataqual.spec import DatasetSpec
 from dataqual.validate import split_parameters, validate_profile
-from dataqual.validate.gx_engine import GxValidator
+from dataqual.validate.gx_engine import STORE_FOLDER, GxValidator
+from dataqual.validate.gx_frame import html_safe
 from dataqual.validate.suites import Suite, load_suites
 
 CRAFTED: dict[str, Any] = {
@@ -287,7 +288,7 @@ def test_ids_that_are_markup_reach_data_docs_escaped_and_results_true(tmp_path: 
         json.dumps(
             {
                 "name": "hostile",
-                "meta": {"dataqual": {"version": "1"}},
+                "meta": {"dataqual": {"version": "1", "analysers": {"exact_duplicates": {}}}},
                 "expectations": [
                     {
                         "type": "expect_column_values_to_be_between",
@@ -352,3 +353,123 @@ def test_ids_that_are_markup_reach_data_docs_escaped_and_results_true(tmp_path: 
     # partner) as their very text, escaped once
     for value in (f"train/{HOSTILE}", ENTITY):
         assert html.escape(value) in results, value
+
+
+def test_markup_check_leaves_plain_text_alone_and_escapes_only_what_holds_markup() -> None:
+    plain = pd.DataFrame({"id": pd.array([f"train/{i}" for i in range(1000)], dtype="string")})
+    same, original = html_safe(plain)
+    assert same is plain and original == {}  # no copy, no map: nothing to escape
+
+    # a slice whose buffer holds markup outside it: the slice itself is left as it is
+    mixed = pd.Series(pd.array(["a<b", "plain", "x&y", None], dtype="string"))
+    table = pd.DataFrame({"id": mixed.iloc[1:2].reset_index(drop=True), "n": [1]})
+    same, original = html_safe(table)
+    assert same["id"].tolist() == ["plain"] and original == {}
+
+    safe, original = html_safe(pd.DataFrame({"id": mixed, "other": [None, 1, "<", 2.0]}))
+    assert safe["id"].tolist()[:3] == ["a&lt;b", "plain", "x&amp;y"] and pd.isna(safe["id"][3])
+    assert safe["other"].tolist()[2] == "&lt;"
+    assert original == {"a&lt;b": "a<b", "x&amp;y": "x&y", "&lt;": "<"}
+
+
+# ------------------------------------------------------------------------ one site, many stages
+
+
+def _validate_in_child(docs: Path, suite: Suite, stage: str) -> list[bool]:
+    """Run in another process: a validator made from the docs folder alone."""
+    validator = GxValidator(docs)
+    results = validator.validate(
+        crafted_table(), suite, stage=stage, split="train", parameters={"classes": [0, 1, 2]}
+    )
+    return [r.success for r in results]
+
+
+def test_validators_on_one_folder_share_one_data_docs_site(
+    tmp_path: Path, crafted_suite: Suite
+) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    docs = tmp_path / "staging" / "data_docs"
+    params = {"classes": [0, 1, 2], "expected_rows": 6}
+    raw = GxValidator(docs).validate(
+        crafted_table(), crafted_suite, stage="raw", split="train", parameters=params
+    )
+    assert not by_name(raw)["blank"].success
+    # the same stage again from a new validator: a new name, not a clash with the first
+    again = GxValidator(docs)
+    again.validate(crafted_table(), crafted_suite, stage="raw", split="train", parameters=params)
+    # a stage validated in another process, from the folder path alone
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        child = pool.submit(_validate_in_child, docs, crafted_suite, "cleaned").result()
+    assert len(child) == len(raw) and not all(child)
+
+    index = GxValidator(docs).build_docs()  # a fresh validator renders every stage's results
+    assert index == docs / "index.html"
+    text = index.read_text()
+    for name in ("raw_train", "raw_train-2", "cleaned_train"):  # linked from the index
+        assert f'href="expectations/crafted/{name}.html"' in text, name
+        assert f"'validations/crafted/{name}/" in text, name
+    validations = [p for p in (docs / "validations").rglob("*.html")]
+    assert len(validations) == 3
+    suites_pages = sorted(p.stem for p in (docs / "expectations" / "crafted").glob("*.html"))
+    assert suites_pages == ["cleaned_train", "raw_train", "raw_train-2"]
+
+
+def test_passing_map_expectations_report_zero_counts_and_failing_ones_every_row(
+    tmp_path: Path, crafted_suite: Suite
+) -> None:
+    docs = tmp_path / "docs"
+    validator = GxValidator(docs)
+    got = by_name(
+        validator.validate(
+            crafted_table(),
+            crafted_suite,
+            stage="raw",
+            split=None,
+            parameters={"classes": [0, 1, 2, 11, 12]},
+            row_level=True,
+        )
+    )
+    ok = got["label_ok"]
+    assert ok.success and len(ok.ids) == 0 and len(ok.details) == 0
+    assert ok.observed == {"unexpected_count": 0, "unexpected_percent": 0.0}
+    assert ok.element_count == 6
+    blank = got["blank"]
+    assert blank.observed == {"unexpected_count": 2, "unexpected_percent": pytest.approx(100 / 3)}
+    assert blank.ids.tolist() == ["train/1", "train/3"]
+    # the kept result holds every expectation, failing ones with their rows
+    (stored,) = (docs / STORE_FOLDER / "validations").rglob("*.json")
+    kept = {
+        r["expectation_config"]["meta"]["check"]: r
+        for r in json.loads(stored.read_text())["results"]
+    }
+    assert set(kept) == {"blank", "label_ok", "label_present", "dark_border"}
+    assert kept["blank"]["result"]["unexpected_index_list"] == [1, 3]
+    assert kept["label_ok"]["success"] and not kept["label_ok"]["result"]  # pass/fail only
+    index = validator.build_docs()
+    assert index is not None and (docs / "validations").is_dir()
+
+
+def test_an_expectation_that_passes_with_mostly_still_names_its_failing_rows(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "suites"
+    folder.mkdir()
+    expectation = {
+        "type": "expect_column_values_to_be_between",
+        "kwargs": {"column": "std", "min_value": 4.0, "mostly": 0.5},
+        "meta": {"check": "mostly_ok", "severity": "warning", "action": "flag"},
+    }
+    (folder / "mostly.json").write_text(
+        json.dumps({"name": "mostly", "meta": {"dataqual": {}}, "expectations": [expectation]})
+    )
+    (suite,) = load_suites(folder)
+    (got,) = GxValidator().validate(
+        crafted_table(), suite, stage="raw", split=None, parameters={}, row_level=True
+    )
+    assert got.success  # 2 of 6 rows below 4.0: within mostly
+    assert got.ids.tolist() == ["train/1", "train/3"]
+    assert got.details.tolist() == ["std=0.5", "std=3.25"]
+    assert got.observed["unexpected_count"] == 2

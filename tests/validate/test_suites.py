@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from dataqual.checks.base import Action, Severity
+from dataqual.checks.registry import AnalyserSettings
 from dataqual.errors import ConfigError
 from dataqual.validate.suites import default_suites_dir, load_suites
 
@@ -80,6 +81,7 @@ def test_shipped_suites() -> None:
     assert checks["label_in_classes"][1].action == Action.QUARANTINE
     assert checks["ink_amount"][1].severity == Severity.WARNING
     raw_only = {"label_issues"}  # the label audit runs once, on the raw data
+    assert not next(s for s in suites if s.name == "drift").expectations  # one drift engine
     for suite in suites:
         assert suite.meta.scope == "split" and suite.version == "1"
         assert suite.meta.stages == (["raw"] if suite.name in raw_only else ["raw", "cleaned"])
@@ -112,14 +114,16 @@ def test_crafted_folder_sorted_by_file_with_defaults(tmp_path: Path) -> None:
             "version": "7",
             "stages": ["raw"],
             "scope": "dataset",
-            "analysers": {"exact_duplicates": {"x": 1}},
+            "analysers": {"exact_duplicates": {"notes": "why"}},
+            "notes": "a crafted suite",
         },
     )
     (tmp_path / "notes.txt").write_text("not a suite")
     first, second = load_suites(tmp_path)
     assert (first.name, second.name) == ("aa_first", "zz_second")
     assert (first.version, first.meta.scope, first.meta.stages) == ("7", "dataset", ["raw"])
-    assert first.meta.analysers == {"exact_duplicates": {"x": 1}}
+    assert first.meta.analysers == {"exact_duplicates": AnalyserSettings(notes="why")}
+    assert first.meta.notes == "a crafted suite"
     ((exp, meta),) = first.expectations
     assert exp["kwargs"] == {"column": "std", "min_value": 0}
     assert (meta.check, meta.severity, meta.action, meta.stages) == (
@@ -161,14 +165,30 @@ def test_duplicate_check_names_across_suites(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("doc", "problem"),
     [
-        ({"expectations": []}, "'name'"),
-        ({"name": "x"}, "'expectations'"),
-        ({"name": "x", "expectations": [{"type": "t"}]}, "expectation 0 needs 'type' and 'kwargs'"),
-        ({"name": "x", "expectations": [{"type": "t", "kwargs": {}, "meta": {}}]}, "check"),
-        ({"name": "x", "expectations": [expectation("c", severity="fatal")]}, "severity"),
-        ({"name": "x", "expectations": [expectation("c", action="burn")]}, "action"),
-        ({"name": "x", "expectations": [], "meta": {"dataqual": {"scope": "galaxy"}}}, "scope"),
-        ({"name": "x", "expectations": [], "meta": {"dataqual": {"stagez": ["raw"]}}}, "stagez"),
+        ({"expectations": []}, "name: required key is missing"),
+        ({"name": "x"}, "expectations: required key is missing"),
+        (
+            {"name": "x", "expectations": [{"type": "t"}]},
+            "expectations[0]: needs 'type' and 'kwargs'",
+        ),
+        (
+            {"name": "x", "expectations": [{"type": "t", "kwargs": {}, "meta": {}}]},
+            "expectations[0].meta.check: required key is missing",
+        ),
+        (
+            {"name": "x", "expectations": [expectation("c", severity="fatal")]},
+            "expectations[0].meta.severity: 'fatal' is not allowed (allowed: 'error' or 'warning')",
+        ),
+        ({"name": "x", "expectations": [expectation("c", action="burn")]}, "meta.action: 'burn'"),
+        (
+            {"name": "x", "expectations": [], "meta": {"dataqual": {"scope": "galaxy"}}},
+            "meta.dataqual.scope: 'galaxy' is not allowed (allowed: 'split' or 'dataset')",
+        ),
+        (
+            {"name": "x", "expectations": [], "meta": {"dataqual": {"stagez": ["raw"]}}},
+            "meta.dataqual.stagez: unknown key (allowed: version, stages, scope, analysers, "
+            "thresholds, notes)",
+        ),
     ],
     ids=[
         "no-name",

@@ -1,15 +1,16 @@
-"""Analysers: checks that need more than one row at a time (duplicates, label audits, drift).
+"""What an analyser reads and returns: :class:`AnalysisContext` and :class:`Analysis`.
 
-An analyser reads the whole profile and adds columns to it (``duplicate_of``,
-``label_issue``, ...) that the GX suites then check row by row, so every row-level finding
-goes through one engine and one cleaning path. Results that are not about rows (drift of
-the mean image, say) come back as :class:`~dataqual.checks.base.CheckResult` directly.
+An analyser (see :mod:`dataqual.checks.registry`) reads the whole profile and adds columns
+to it (``duplicate_of``, ``label_issue``, ...) that the GX suites then check row by row, so
+every row-level finding goes through one engine and one cleaning path. Results that are not
+about rows (drift of the mean image, say) come back as
+:class:`~dataqual.checks.base.CheckResult` directly.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -17,16 +18,20 @@ from dataqual.checks.base import CheckResult
 from dataqual.profile import Profile
 from dataqual.spec import DatasetSpec
 
-__all__ = ["Analyser", "Analysis", "AnalysisContext"]
+if TYPE_CHECKING:
+    from dataqual.checks.registry import AnalyserSettings
+
+__all__ = ["Analysis", "AnalysisContext"]
 
 
 @dataclass(frozen=True)
 class AnalysisContext:
-    """What an analyser may read besides the profile."""
+    """What an analyser may read besides the profile. ``settings`` is the analyser's typed
+    ``Settings`` (None: its defaults)."""
 
     stage: str
     spec: DatasetSpec
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: AnalyserSettings | None = None
     reference: Profile | None = None
 
 
@@ -41,11 +46,3 @@ class Analysis:
     columns: dict[str, Any] = field(default_factory=dict)
     results: list[CheckResult] = field(default_factory=list)
     artefacts: dict[str, pd.DataFrame] = field(default_factory=dict)
-
-
-class Analyser(Protocol):
-    """A named multi-row check; ``settings`` come from the suites' ``meta.dataqual.analysers``."""
-
-    name: str
-
-    def analyse(self, profile: Profile, context: AnalysisContext) -> Analysis: ...

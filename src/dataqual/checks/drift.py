@@ -1,10 +1,10 @@
-"""Distribution checks: drift against a reference profile, and class balance.
+"""Drift against a reference profile: the one drift engine of dataqual.
 
-These judge whole splits, not rows, so they come back as results with every measured value in
-``observed`` (reported whether or not they fire), and their thresholds live in the settings
-of ``expectations/drift.json``. (A GX distribution expectation would need the reference's
-partition in its kwargs, which a static suite cannot hold, and GX fails an aggregate
-expectation on a column of nulls, which is what a run without a reference would give.)
+Drift judges whole splits, not rows, so it comes back as results with every measured value
+in ``observed`` (reported whether or not they fire); its thresholds are the fields of
+:class:`DriftSettings` (overridden in ``expectations/drift.json``). There are no GX
+expectations for drift: this analyser measures richer statistics than a KL divergence, and
+scales each threshold by the sampling noise of the two splits' sizes.
 
 Drift compares each split with the reference split of the same name (else the whole
 reference), on values that a reference read back from ``profile.parquet`` still has. A check
@@ -31,26 +31,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from dataqual.checks.analysis import Analysis, AnalysisContext
+from dataqual.checks.balance import class_shares
 from dataqual.checks.base import Action, CheckResult, Severity
+from dataqual.checks.registry import Analyser, AnalyserSettings, Stage, register_analyser
 from dataqual.profile import IMAGE_STATS, Profile, split_mask
 
 __all__ = [
-    "DEFAULT_BALANCE_SETTINGS",
-    "DEFAULT_DRIFT_SETTINGS",
     "DRIFT_CHECKS",
-    "INTENSITY_BINS",
     "MEAN_THUMBNAILS_ATTR",
-    "ClassBalance",
     "Drift",
+    "DriftSettings",
     "mean_thumbnails",
-    "reference_partitions",
 ]
 
 log = logging.getLogger(__name__)
@@ -58,18 +56,31 @@ log = logging.getLogger(__name__)
 #: Key of ``Profile.table.attrs`` holding {split: mean thumbnail (196 floats)}, "*" = all rows.
 MEAN_THUMBNAILS_ATTR = "dataqual.mean_thumbnails"
 
-DEFAULT_DRIFT_SETTINGS: dict[str, Any] = {
-    "stages": ["raw"],
-    "severity": "warning",
-    "label_tvd_max": 0.02,
-    "intensity_bins": 10,
-    "intensity_psi_max": 0.1,
-    "image_stats_smd_max": 0.2,
-    "image_stats": list(IMAGE_STATS),
-    "mean_image_rms_max": 4.0,
-}
 
-DEFAULT_BALANCE_SETTINGS: dict[str, Any] = {"stages": ["raw", "cleaned"], "severity": "error"}
+class DriftSettings(AnalyserSettings):
+    """Thresholds of the drift checks; each fires above its ``..._max`` plus the noise."""
+
+    stages: tuple[Stage, ...] = Field(("raw",), description="Stages drift is measured at.")
+    severity: Severity = Field(Severity.WARNING, description="Severity of a drift finding.")
+    label_tvd_max: float = Field(
+        0.02, ge=0, le=1, description="drift_labels: largest total variation distance."
+    )
+    intensity_bins: int = Field(
+        10, ge=2, le=1000, description="drift_intensity: quantile bins of the reference."
+    )
+    intensity_psi_max: float = Field(
+        0.1, ge=0, description="drift_intensity: largest population stability index."
+    )
+    image_stats_smd_max: float = Field(
+        0.2, ge=0, description="drift_image_stats: largest standardised mean difference."
+    )
+    image_stats: tuple[str, ...] = Field(
+        IMAGE_STATS, min_length=1, description="drift_image_stats: profile columns compared."
+    )
+    mean_image_rms_max: float = Field(
+        4.0, ge=0, description="drift_mean_image: largest RMS difference in grey levels."
+    )
+
 
 #: Drift check name -> description.
 DRIFT_CHECKS = {
@@ -94,27 +105,21 @@ def mean_thumbnails(profile: Profile) -> dict[str, list[float]]:
     return out
 
 
-def _shares(labels: pd.Series, classes: np.ndarray) -> np.ndarray:
-    values = labels.dropna().to_numpy(dtype=np.int64)
-    counts = (values[:, None] == classes[None, :]).sum(axis=0)
-    return counts / max(1, len(values))
-
-
 def _labels(
-    cur: pd.DataFrame, ref: pd.DataFrame, context: AnalysisContext, s: dict[str, Any]
+    cur: pd.DataFrame, ref: pd.DataFrame, context: AnalysisContext, s: DriftSettings
 ) -> dict[str, Any]:
     if cur["label"].notna().sum() == 0 or ref["label"].notna().sum() == 0:
         return {"skipped": "no labelled rows"}
     seen = pd.concat([cur["label"], ref["label"]]).dropna().astype(np.int64).unique()
     classes = np.union1d(np.asarray(context.spec.classes, np.int64), seen)
-    a, b = _shares(cur["label"], classes), _shares(ref["label"], classes)
+    a, b = class_shares(cur["label"], classes), class_shares(ref["label"], classes)
     tvd = 0.5 * float(np.abs(a - b).sum())
     n, m = int(cur["label"].notna().sum()), int(ref["label"].notna().sum())
     pooled, inverse = (a * n + b * m) / (n + m), 1 / n + 1 / m
     noise = 0.5 * float(np.sqrt(2 / np.pi * pooled * (1 - pooled) * inverse).sum())
     return {
         "value": round(tvd, 6),
-        "max": float(s["label_tvd_max"]),
+        "max": s.label_tvd_max,
         "noise": round(noise, 6),
         "shares": dict(zip(classes.tolist(), a.round(5).tolist(), strict=True)),
         "reference_shares": dict(zip(classes.tolist(), b.round(5).tolist(), strict=True)),
@@ -122,12 +127,12 @@ def _labels(
 
 
 def _intensity(
-    cur: pd.DataFrame, ref: pd.DataFrame, context: AnalysisContext, s: dict[str, Any]
+    cur: pd.DataFrame, ref: pd.DataFrame, context: AnalysisContext, s: DriftSettings
 ) -> dict[str, Any]:
     x, r = cur["mean"].dropna().to_numpy(np.float64), ref["mean"].dropna().to_numpy(np.float64)
     if not len(x) or not len(r):
         return {"skipped": "no rows"}
-    bins = max(2, int(s["intensity_bins"]))
+    bins = s.intensity_bins
     edges = np.unique(np.quantile(r, np.linspace(0, 1, bins + 1)[1:-1]))
     a = np.bincount(np.searchsorted(edges, x, side="right"), minlength=len(edges) + 1) / len(x)
     b = np.bincount(np.searchsorted(edges, r, side="right"), minlength=len(edges) + 1) / len(r)
@@ -135,7 +140,7 @@ def _intensity(
     psi = float(((af - bf) * np.log(af / bf)).sum())
     return {
         "value": round(psi, 6),
-        "max": float(s["intensity_psi_max"]),
+        "max": s.intensity_psi_max,
         "noise": round(len(edges) * (1 / len(x) + 1 / len(r)), 6),
         "edges": edges.round(3).tolist(),
         "proportions": a.round(5).tolist(),
@@ -144,9 +149,9 @@ def _intensity(
 
 
 def _image_stats(
-    cur: pd.DataFrame, ref: pd.DataFrame, context: AnalysisContext, s: dict[str, Any]
+    cur: pd.DataFrame, ref: pd.DataFrame, context: AnalysisContext, s: DriftSettings
 ) -> dict[str, Any]:
-    columns = [c for c in s["image_stats"] if c in cur and c in ref]
+    columns = [c for c in s.image_stats if c in cur and c in ref]
     if not columns or not len(cur) or not len(ref):
         return {"skipped": "no image statistics to compare"}
     x = cur[columns].to_numpy(np.float64)
@@ -160,7 +165,7 @@ def _image_stats(
     noise = np.sqrt(2 * np.log(2 * len(columns)) * (1 / len(x) + 1 / len(r)))
     return {
         "value": round(float(smd.max()), 6),
-        "max": float(s["image_stats_smd_max"]),
+        "max": s.image_stats_smd_max,
         "noise": round(float(noise), 6),
         "worst": columns[int(np.argmax(smd))],
         "smd": dict(zip(columns, smd.round(4).tolist(), strict=True)),
@@ -169,63 +174,72 @@ def _image_stats(
     }
 
 
-@dataclass(frozen=True)
-class Drift:
+@register_analyser
+class Drift(Analyser[DriftSettings]):
     """Compares every split with a reference profile (``context.reference``); without one,
-    each drift check comes back skipped. Settings: see :data:`DEFAULT_DRIFT_SETTINGS`."""
+    each drift check comes back skipped. Settings: :class:`DriftSettings`."""
 
-    name: str = "drift"
+    name: ClassVar[str] = "drift"
+    Settings = DriftSettings
 
     def analyse(self, profile: Profile, context: AnalysisContext) -> Analysis:
-        s = {**DEFAULT_DRIFT_SETTINGS, **context.settings}
-        if context.stage not in s["stages"]:
-            return Analysis()
-        severity = Severity(s["severity"])
+        s: DriftSettings = self.settings(context)
         reference = context.reference
         if reference is None:
+            why = "no reference profile given"
             return Analysis(
                 results=[
-                    _result(
-                        name,
-                        severity,
-                        context.stage,
-                        None,
-                        0,
-                        {},
-                        skipped="no reference profile given",
-                    )
+                    _result(name, s.severity, context.stage, None, 0, {}, skipped=why)
                     for name in DRIFT_CHECKS
                 ]
             )
-        table, ref_table = profile.table, reference.table
         ref_means = _reference_mean_thumbnails(reference)
-        measures: dict[str, Callable[..., dict[str, Any]]] = {
-            "drift_labels": _labels,
-            "drift_intensity": _intensity,
-            "drift_image_stats": _image_stats,
-        }
         results = []
         for split in profile.splits:
-            rows = split_mask(table, split)
-            ref_rows = split_mask(ref_table, split)
-            ref_name = split if ref_rows.any() else "*"
-            ref_rows = ref_rows if ref_rows.any() else np.ones(len(ref_table), bool)
-            cur, ref = table[rows], ref_table[ref_rows]
-            found = {name: fn(cur, ref, context, s) for name, fn in measures.items()}
-            found["drift_mean_image"] = _mean_image(
-                profile.thumbs, rows, ref_means.get(ref_name), int(ref_rows.sum()), s
-            )
+            rows = split_mask(profile.table, split)
+            found, ref_name = _measure(profile, rows, reference, split, ref_means, context, s)
             for name, observed in found.items():
                 skipped = observed.pop("skipped", None)
                 observed["reference_split"] = ref_name
                 results.append(
                     _result(
-                        name, severity, context.stage, split, int(rows.sum()), observed, skipped
+                        name, s.severity, context.stage, split, int(rows.sum()), observed, skipped
                     )
                 )
         fired = [f"{r.split}:{r.name}" for r in results if not r.success]
         log.info("drift: %d checks, fired: %s", len(results), ", ".join(fired) or "none")
         return Analysis(results=results)
+
+
+#: Drift check -> its measure on (split rows, reference rows, context, settings).
+_MEASURES: dict[str, Callable[..., dict[str, Any]]] = {
+    "drift_labels": _labels,
+    "drift_intensity": _intensity,
+    "drift_image_stats": _image_stats,
+}
+
+
+def _measure(
+    profile: Profile,
+    rows: np.ndarray,
+    reference: Profile,
+    split: str,
+    ref_means: dict[str, np.ndarray],
+    context: AnalysisContext,
+    s: DriftSettings,
+) -> tuple[dict[str, dict[str, Any]], str]:
+    """Every drift measure of one split against the reference's split of the same name
+    (else the whole reference), and that reference split's name ("*": all rows)."""
+    ref_table = reference.table
+    ref_rows = split_mask(ref_table, split)
+    ref_name = split if ref_rows.any() else "*"
+    ref_rows = ref_rows if ref_rows.any() else np.ones(len(ref_table), bool)
+    cur, ref = profile.table[rows], ref_table[ref_rows]
+    found = {name: fn(cur, ref, context, s) for name, fn in _MEASURES.items()}
+    found["drift_mean_image"] = _mean_image(
+        profile.thumbs, rows, ref_means.get(ref_name), int(ref_rows.sum()), s
+    )
+    return found, ref_name
 
 
 def _reference_mean_thumbnails(reference: Profile) -> dict[str, np.ndarray]:
@@ -238,7 +252,7 @@ def _mean_image(
     rows: np.ndarray,
     ref_mean: np.ndarray | None,
     ref_rows: int,
-    s: dict[str, Any],
+    s: DriftSettings,
 ) -> dict[str, Any]:
     if ref_mean is None:
         return {
@@ -253,7 +267,7 @@ def _mean_image(
     variance = thumbs[rows].var(axis=0, dtype=np.float64).mean()
     return {
         "value": round(float(np.sqrt(np.mean(diff**2))), 4),
-        "max": float(s["mean_image_rms_max"]),
+        "max": s.mean_image_rms_max,
         "noise": round(float(np.sqrt(variance * (1 / rows.sum() + 1 / max(ref_rows, 1)))), 4),
         "largest_pixel_difference": round(float(np.abs(diff).max()), 3),
     }
@@ -284,101 +298,3 @@ def _result(
         suite="drift",
         skipped=skipped,
     )
-
-
-@dataclass(frozen=True)
-class ClassBalance:
-    """Every class present in a split holds at least ``spec.min_class_share`` of its rows
-    labelled with a declared class (absent classes are ``classes_present``'s finding, foreign
-    labels ``label_in_classes``'). One result per split, with all shares in ``observed``.
-    Settings: ``severity``, ``stages``."""
-
-    name: str = "class_balance"
-
-    def analyse(self, profile: Profile, context: AnalysisContext) -> Analysis:
-        s = {**DEFAULT_BALANCE_SETTINGS, **context.settings}
-        if context.stage not in s["stages"]:
-            return Analysis()
-        threshold = float(context.spec.min_class_share)
-        table = profile.table
-        results = []
-        for name in profile.splits:
-            labels = table.loc[profile.rows_of(name), "label"]
-            classes = np.asarray(context.spec.classes, np.int64)
-            labels = labels.where(labels.isin(classes))  # foreign labels: label_in_classes' finding
-            shares = _shares(labels, classes)
-            present = shares > 0
-            below = classes[present & (shares < threshold)]
-            smallest = int(np.argmin(np.where(present, shares, np.inf))) if present.any() else None
-            observed = {
-                "min_class_share": threshold,
-                "shares": dict(zip(classes.tolist(), shares.round(5).tolist(), strict=True)),
-                "smallest_class": None if smallest is None else int(classes[smallest]),
-                "smallest_share": None if smallest is None else round(float(shares[smallest]), 5),
-                "below": below.tolist(),
-            }
-            results.append(
-                CheckResult(
-                    name="class_balance",
-                    description=f"Each class present holds >= {threshold:.1%} of the labelled rows",
-                    severity=Severity(s["severity"]),
-                    action=Action.NONE,
-                    success=not len(below),
-                    split=str(name),
-                    stage=context.stage,
-                    element_count=int(labels.notna().sum()),
-                    observed=observed,
-                    suite="drift",
-                    skipped=None if present.any() else "no labelled rows",
-                )
-            )
-        return Analysis(results=results)
-
-
-#: Bins of per-image mean intensity for the GX KL-divergence expectation.
-INTENSITY_BINS = np.linspace(0.0, 256.0, 17)
-
-
-def reference_partitions(
-    reference: Profile | None,
-    split: str | None,
-    classes: list[int],
-    current: pd.DataFrame | None = None,
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """GX partition objects of the reference's split (``label_partition``,
-    ``intensity_partition``) for the suites' KL-divergence expectations, and why any is
-    missing. The reference's split of the same name is used, else the whole reference.
-    The label partition covers the declared classes and every label either side holds
-    (GX cannot score a value the partition lacks; invalid labels are another check's)."""
-    names = ("label_partition", "intensity_partition")
-    if reference is None or reference.table.empty:
-        why = "no reference profile to compare with (run with --reference PROFILE.parquet)"
-        return dict.fromkeys(names), dict.fromkeys(names, why)
-    table = reference.table
-    rows = split_mask(table, split) if split is not None else None
-    if rows is not None and rows.any():
-        table = table[rows]
-    labels = pd.to_numeric(table["label"], errors="coerce").dropna().astype(int).to_numpy()
-    values = set(classes) | set(labels.tolist())
-    if current is not None and "label" in current:
-        values |= set(pd.to_numeric(current["label"], errors="coerce").dropna().astype(int))
-    values_list = sorted(int(v) for v in values)
-    counts = np.array([(labels == c).sum() for c in values_list], dtype=float)
-    means = pd.to_numeric(table["mean"], errors="coerce").dropna().to_numpy(dtype=float)
-    hist = np.histogram(means, bins=INTENSITY_BINS)[0].astype(float)
-    params: dict[str, Any] = {
-        # Half a row added to every class, so a class the reference lacks gives a large but
-        # finite divergence (GX allows no holdout weight for discrete partitions).
-        "label_partition": (
-            {"values": values_list, "weights": ((counts + 0.5) / (counts + 0.5).sum()).tolist()}
-            if counts.sum()
-            else None
-        ),
-        "intensity_partition": (
-            {"bins": INTENSITY_BINS.tolist(), "weights": (hist / hist.sum()).tolist()}
-            if hist.sum()
-            else None
-        ),
-    }
-    notes = {k: "the reference has no usable values" for k, v in params.items() if v is None}
-    return params, notes

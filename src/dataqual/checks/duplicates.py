@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from dataqual.checks.analysis import Analysis, AnalysisContext
+from dataqual.checks.registry import Analyser, AnalyserSettings, Partner, register_analyser
 from dataqual.profile import Profile
 
 __all__ = ["TRAIN_SPLIT", "ExactDuplicates"]
@@ -17,12 +18,18 @@ __all__ = ["TRAIN_SPLIT", "ExactDuplicates"]
 TRAIN_SPLIT = "train"
 
 
-@dataclass(frozen=True)
-class ExactDuplicates:
+@register_analyser
+class ExactDuplicates(Analyser[AnalyserSettings]):
     """Adds ``duplicate_of`` (first earlier copy in the same split), ``leaks_into`` (a copy in
     an evaluation split, for training rows) and ``duplicate_label_conflict``."""
 
-    name: str = "exact_duplicates"
+    name: ClassVar[str] = "exact_duplicates"
+    columns: ClassVar[tuple[str, ...]] = ("duplicate_of", "leaks_into", "duplicate_label_conflict")
+    partners: ClassVar[dict[str, Partner]] = {
+        "exact_duplicate": Partner("duplicate_of", "duplicate of"),
+        "leakage": Partner("leaks_into", "leaks into"),
+        "duplicate_label_conflict": Partner("content_hash", "same image as", same_value=True),
+    }
 
     def analyse(self, profile: Profile, context: AnalysisContext) -> Analysis:
         df = profile.table

@@ -10,352 +10,117 @@ and test (both pairs of near-identical straight '1's); 5 pairs lie under 0.08 an
 sigma 4 at most 0.043, a JPEG re-encode at quality 75 at most 0.055, any contrast rescale at
 most 0.007 (a 1-pixel shift, 0.45 median, is not a near duplicate here). The default
 threshold 0.06 therefore flags none of the 2.45e9 clean pairs and catches those copies.
-
-Search: the unit vectors are projected on their top principal axes (an orthonormal
-projection never lengthens a distance), a k-d tree lists each row's nearest rows within the
-threshold there (a superset), and each candidate is then measured exactly in all 196
-dimensions. About a second on 70k rows with the default threshold.
-
-Memory stays O(rows x neighbours): each row keeps at most ``max_neighbours`` candidates (256;
-the densest MNIST row has 128 at 0.06 in 6 axes, so clean data is searched exhaustively and
-the result is exact). A row with more candidates sits in a dense cluster (thousands of
-near-identical images): it is still compared with its nearest candidates and, for "the
-closest earlier row", with the nearest earlier rows of every block of a binary decomposition
-of the rows before it, so every such row that has an earlier row within the threshold among
-those is flagged; its partner is then the closest found, not necessarily the closest of all.
+The search itself is in :mod:`dataqual.checks.near_search`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy.spatial import cKDTree
+from pydantic import Field
 
 from dataqual.checks.analysis import Analysis, AnalysisContext
 from dataqual.checks.duplicates import TRAIN_SPLIT
+from dataqual.checks.near_search import (
+    DEFAULT_MAX_NEIGHBOURS,
+    DEFAULT_SEARCH_DIMS,
+    closest_across,
+    closest_earlier,
+    near_pairs,
+    project,
+    unit_thumbnails,
+)
+from dataqual.checks.registry import Analyser, AnalyserSettings, Partner, register_analyser
 from dataqual.profile import Profile
 
-__all__ = [
-    "DEFAULT_LEAK_MAX_DISTANCE",
-    "DEFAULT_MAX_DISTANCE",
-    "DEFAULT_MAX_NEIGHBOURS",
-    "NearDuplicates",
-    "near_pairs",
-    "unit_thumbnails",
-]
+__all__ = ["NearDuplicates", "NearDuplicatesSettings", "near_pairs", "unit_thumbnails"]
 
 log = logging.getLogger(__name__)
 
-#: Largest distance between two rows of one split that still counts as a near duplicate.
-DEFAULT_MAX_DISTANCE = 0.06
-#: Largest distance between a training row and an evaluation row that counts as near leakage.
-DEFAULT_LEAK_MAX_DISTANCE = 0.06
-#: Principal axes the k-d tree searches in: few enough for the tree to prune well, enough to
-#: keep the candidate pairs few (6 axes: ~130k candidates at 0.06 on MNIST, measured exactly).
-DEFAULT_SEARCH_DIMS = 6
-#: Rows sampled to find the principal axes (any orthonormal basis keeps the search exact).
-_PCA_SAMPLE = 5000
-#: Candidates kept per row: memory is O(rows x this), and clean data stays exhaustive.
-DEFAULT_MAX_NEIGHBOURS = 256
-#: Earlier rows taken from each block when a dense row looks for an earlier partner.
-_DENSE_NEIGHBOURS = 16
-#: Rows per leaf block of the decomposition of "the rows before this one" (brute force there).
-_BLOCK = 2048
-#: Query rows per k-d tree call, and candidate pairs measured per chunk, to bound memory.
-_QUERY_CHUNK = 2048
-_CHUNK = 32_768
+
+class NearDuplicatesSettings(AnalyserSettings):
+    """Thresholds and search parameters of :class:`NearDuplicates`."""
+
+    max_distance: float = Field(
+        0.06, ge=0, le=2, description="Largest distance of two near-copy rows of one split."
+    )
+    leak_max_distance: float = Field(
+        0.06, ge=0, le=2, description="Largest distance of a leaking training and evaluation row."
+    )
+    search_dims: int = Field(
+        DEFAULT_SEARCH_DIMS, ge=1, le=196, description="Principal axes the k-d tree searches in."
+    )
+    max_neighbours: int = Field(
+        DEFAULT_MAX_NEIGHBOURS, ge=1, description="Candidates kept per row (memory: rows x this)."
+    )
+    train_split: str = Field(
+        TRAIN_SPLIT, min_length=1, description="Split whose near copies of other splits leak."
+    )
 
 
-def unit_thumbnails(thumbs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Thumbnails as float32 unit vectors, and a mask of rows with any ink (others are zero)."""
-    x = np.array(thumbs, dtype=np.float32, ndmin=2)  # (n, 196), a copy
-    norms = np.sqrt(np.einsum("ij,ij->i", x, x))
-    inked = norms > 0
-    x[inked] /= norms[inked, None]
-    x[~inked] = 0
-    return x, inked
-
-
-def _project(unit: np.ndarray, dims: int, seed: int) -> np.ndarray:
-    """``unit`` on its top ``dims`` principal axes (float64), from a seeded sample."""
-    n, width = unit.shape
-    rng = np.random.default_rng(seed)
-    sample = unit[rng.choice(n, _PCA_SAMPLE, replace=False)] if n > _PCA_SAMPLE else unit
-    centre = sample.mean(axis=0, dtype=np.float64)
-    centred = sample - centre
-    _, vectors = np.linalg.eigh(centred.T @ centred)  # 196 x 196: cheaper and steadier than an SVD
-    axes = vectors[:, ::-1][:, : max(1, min(dims, width))].astype(np.float32)
-    return ((unit - centre.astype(np.float32)) @ axes).astype(np.float64)
-
-
-def _search_radius(radius: float) -> float:
-    """A small margin keeps pairs exactly at the radius despite float32 rounding."""
-    return radius * (1 + 1e-4) + 1e-6
-
-
-def _distances(a: np.ndarray, i: np.ndarray, b: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """``||a[i] - b[j]||`` per pair, in chunks so the gathered rows stay small."""
-    dist = np.empty(len(i), np.float32)
-    for start in range(0, len(i), _CHUNK):
-        part = slice(start, start + _CHUNK)
-        diff = a[i[part]] - b[j[part]]
-        dist[part] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-    return dist
-
-
-def _knn(
-    tree: cKDTree, points: np.ndarray, k: int, radius: float
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per chunk of query rows: (query row, tree row) of each candidate among the ``k``
-    nearest within ``radius``, and the query rows whose ``k`` slots all filled (dense)."""
-    k = max(1, min(k, tree.n))
-    for start in range(0, len(points), _QUERY_CHUNK):
-        chunk = points[start : start + _QUERY_CHUNK]
-        _, idx = tree.query(chunk, k=k, distance_upper_bound=radius)
-        idx = idx.reshape(len(chunk), k)
-        found = idx < tree.n
-        q, slot = np.nonzero(found)
-        yield q + start, idx[q, slot].astype(np.int64), np.flatnonzero(found[:, -1]) + start
-
-
-def near_pairs(
-    unit: np.ndarray,
-    radius: float,
-    dims: int = DEFAULT_SEARCH_DIMS,
-    seed: int = 0,
-    max_neighbours: int = DEFAULT_MAX_NEIGHBOURS,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs ``i < j`` of rows of ``unit`` at Euclidean distance <= ``radius``: every such
-    pair when no row has more than ``max_neighbours`` candidates (otherwise each row's
-    nearest ones). Returns the row indices ``i``, ``j`` and the distances, as arrays."""
-    n = len(unit)
-    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
-    if n < 2 or radius < 0:
-        return empty
-    projected = _project(unit, dims, seed)
-    tree = cKDTree(projected)
-    keys = []
-    for q, m, _ in _knn(tree, projected, max_neighbours + 1, _search_radius(radius)):
-        other = q != m  # a pair may come from both of its rows: keyed by (lower, higher)
-        keys.append(np.unique(np.minimum(q, m)[other] * n + np.maximum(q, m)[other]))
-    pair = np.unique(np.concatenate(keys))
-    if not len(pair):
-        return empty
-    i, j = pair // n, pair % n
-    dist = _distances(unit, i, unit, j)
-    keep = dist <= radius
-    return i[keep], j[keep], dist[keep]
-
-
-def _closest(
-    rows: np.ndarray, partners: np.ndarray, dist: np.ndarray, n: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """For each of ``n`` rows, its closest partner (-1 if none) and the distance (NaN if none)."""
-    partner = np.full(n, -1, np.int64)
-    best = np.full(n, np.nan, np.float64)
-    if len(rows):
-        order = np.lexsort((partners, dist, rows))  # by row, then distance, then partner
-        first = order[np.r_[True, rows[order][1:] != rows[order][:-1]]]
-        partner[rows[first]] = partners[first]
-        best[rows[first]] = dist[first]
-    return partner, best
-
-
-class _Best:
-    """The closest partner per row seen so far (ties: the lower partner index), updated from
-    batches of candidate pairs so that no more than one batch is held at a time."""
-
-    def __init__(self, n: int) -> None:
-        self.partner = np.full(n, -1, np.int64)
-        self.dist = np.full(n, np.nan, np.float64)
-
-    def update(self, rows: np.ndarray, partners: np.ndarray, dist: np.ndarray) -> None:
-        if not len(rows):
-            return
-        order = np.lexsort((partners, dist, rows))  # by row, then distance, then partner
-        first = order[np.r_[True, rows[order][1:] != rows[order][:-1]]]
-        r, p, d = rows[first], partners[first], dist[first].astype(np.float64)
-        old_p, old_d = self.partner[r], self.dist[r]
-        better = (old_p < 0) | (d < old_d) | ((d == old_d) & (p < old_p))
-        self.partner[r[better]] = p[better]
-        self.dist[r[better]] = d[better]
-
-
-def _earlier_blocks(rows: np.ndarray) -> Iterator[tuple[np.ndarray, int, int]]:
-    """Cover "the rows before ``r``" for each ``r`` in ``rows`` by aligned blocks of
-    ``_BLOCK * 2**level`` rows (the binary digits of ``r // _BLOCK``): yields (query rows,
-    block start, block end) for every block, O(log n) blocks per row."""
-    whole = rows // _BLOCK
-    for level in range(int(whole.max()).bit_length() if len(rows) else 0):
-        has = (whole >> level) & 1 == 1
-        starts = (whole[has] >> (level + 1)) << (level + 1)
-        for start in np.unique(starts):
-            yield rows[has][starts == start], int(start) * _BLOCK, (int(start) + 2**level) * _BLOCK
-
-
-def _dense_earlier(
-    projected: np.ndarray, dense: np.ndarray, radius: float, k: int
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Candidate (row, earlier row) pairs for the ``dense`` rows: the ``k`` nearest earlier
-    rows within ``radius`` (projected) of each block covering the rows before each row."""
-    leaf = dense // _BLOCK
-    for b in np.unique(leaf):  # rows of the row's own leaf block: brute force
-        queries = dense[leaf == b]
-        lo = int(b) * _BLOCK
-        block = projected[lo : lo + _BLOCK]
-        block_sq = np.einsum("ij,ij->i", block, block)
-        for start in range(0, len(queries), 256):
-            q = queries[start : start + 256]
-            near_q = projected[q]
-            d = np.einsum("ij,ij->i", near_q, near_q)[:, None] + block_sq - 2 * near_q @ block.T
-            d[(lo + np.arange(len(block)))[None, :] >= q[:, None]] = np.inf
-            d[d > radius**2] = np.inf  # squared distances: only a superset filter
-            kk = min(k, len(block))
-            near = np.argpartition(d, kk - 1, axis=1)[:, :kk]
-            ok = np.isfinite(np.take_along_axis(d, near, axis=1))
-            qi, slot = np.nonzero(ok)
-            yield q[qi], lo + near[qi, slot]
-    for queries, lo, hi in _earlier_blocks(dense):
-        tree = cKDTree(projected[lo:hi])
-        for q, m, _ in _knn(tree, projected[queries], k, radius):
-            yield queries[q], lo + m
-
-
-def _closest_earlier(
-    projected: np.ndarray, unit: np.ndarray, radius: float, k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the closest earlier row within ``radius`` (exact) and the distance."""
-    n = len(unit)
-    best = _Best(n)
-    if n < 2:
-        return best.partner, best.dist
-    search = _search_radius(radius)
-    dense_parts = []
-    for q, m, full in _knn(cKDTree(projected), projected, k + 1, search):
-        earlier = m < q
-        q, m = q[earlier], m[earlier]
-        dist = _distances(unit, m, unit, q)
-        ok = dist <= radius
-        best.update(q[ok], m[ok], dist[ok])
-        dense_parts.append(full)
-    dense = np.concatenate(dense_parts)
-    if len(dense):
-        log.warning(
-            "near duplicates: %d rows have more than %d candidates within %.3g; their "
-            "closest earlier row is searched among the nearest ones",
-            len(dense),
-            k,
-            radius,
-        )
-        for q, m in _dense_earlier(projected, dense, search, _DENSE_NEIGHBOURS):
-            dist = _distances(unit, m, unit, q)
-            ok = dist <= radius
-            best.update(q[ok], m[ok], dist[ok])
-    return best.partner, best.dist
-
-
-def _closest_across(
-    projected: np.ndarray,
-    unit: np.ndarray,
-    rows: np.ndarray,
-    others: np.ndarray,
-    radius: float,
-    k: int,
-    hashes: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """For each of ``rows``, the closest of ``others`` within ``radius`` (exact) that is not
-    an exact copy (same hash), as indices into the full arrays, and the distance."""
-    best = _Best(len(unit))
-    if not (len(rows) and len(others)):
-        return best.partner, best.dist
-    tree = cKDTree(projected[others])
-    for q, m, _ in _knn(tree, projected[rows], k, _search_radius(radius)):
-        q, m = rows[q], others[m]
-        distinct = hashes[q] != hashes[m]
-        q, m = q[distinct], m[distinct]
-        dist = _distances(unit, q, unit, m)
-        ok = dist <= radius
-        best.update(q[ok], m[ok], dist[ok])
-    return best.partner, best.dist
-
-
-@dataclass(frozen=True)
-class NearDuplicates:
+@register_analyser
+class NearDuplicates(Analyser[NearDuplicatesSettings]):
     """Adds ``near_duplicate_of`` (the closest earlier row of the same split within
     ``max_distance``), ``near_duplicate_distance``, ``near_leaks_into`` (for training rows: the
     closest evaluation row within ``leak_max_distance``) and ``near_leak_distance``.
 
-    Exact copies (same content hash) are left to :class:`ExactDuplicates`: only the first row
+    Exact copies (same content hash) are left to ``exact_duplicates``: only the first row
     of each (split, hash) takes part, and pairs with equal hashes are skipped. Rows without
     ink (blank images, caught by ``blank_image``) take no part either.
-
-    Settings: ``max_distance``, ``leak_max_distance``, ``search_dims``, ``max_neighbours``,
-    ``train_split``.
     """
 
-    name: str = "near_duplicates"
+    name: ClassVar[str] = "near_duplicates"
+    Settings = NearDuplicatesSettings
+    columns: ClassVar[tuple[str, ...]] = (
+        "near_duplicate_of",
+        "near_duplicate_distance",
+        "near_leaks_into",
+        "near_leak_distance",
+    )
+    partners: ClassVar[dict[str, Partner]] = {
+        "near_duplicate": Partner("near_duplicate_of", "near duplicate of"),
+    }
 
     def analyse(self, profile: Profile, context: AnalysisContext) -> Analysis:
-        settings: dict[str, Any] = context.settings
-        max_distance = float(settings.get("max_distance", DEFAULT_MAX_DISTANCE))
-        leak_distance = float(settings.get("leak_max_distance", DEFAULT_LEAK_MAX_DISTANCE))
-        dims = int(settings.get("search_dims", DEFAULT_SEARCH_DIMS))
-        max_neighbours = int(settings.get("max_neighbours", DEFAULT_MAX_NEIGHBOURS))
-        train = str(settings.get("train_split", TRAIN_SPLIT))
+        s = self.settings(context)
         df = profile.table
         n = len(df)
         if len(profile.thumbs) != n:
             raise ValueError(f"profile has {n} rows but {len(profile.thumbs)} thumbnails")
         split = df["split"].astype("string").fillna("").to_numpy(dtype=object)
         hashes = df["content_hash"].astype("string").fillna("").to_numpy(dtype=object)
-        inked = np.flatnonzero(np.asarray(profile.thumbs).any(axis=1))  # norm > 0, no float copy
-        # Equal hashes are equal images, so they are all inked or all blank: the first copy
-        # per (split, hash) is found among the inked rows only (none for all-blank data).
-        s_codes = pd.factorize(split[inked])[0].astype(np.int64)
-        h_codes = pd.factorize(hashes[inked])[0].astype(np.int64)
-        key = s_codes * (int(h_codes.max(initial=0)) + 1) + h_codes
-        rows = np.sort(inked[np.unique(key, return_index=True)[1]])  # "earlier" is kept
+        rows = _first_inked_copies(profile.thumbs, split, hashes)
         dup_partner = np.full(n, -1, np.int64)
         dup_dist = np.full(n, np.nan, np.float64)
         leak_partner, leak_dist = dup_partner.copy(), dup_dist.copy()
         if len(rows) >= 2:
             unit, _ = unit_thumbnails(profile.thumbs[rows])  # only the rows taking part
-            projected = _project(unit, dims, 0)
-            part_split, part_hash = split[rows], hashes[rows]
-            for name in pd.unique(part_split):
-                mine = np.flatnonzero(part_split == name)
-                partner, dist = _closest_earlier(
-                    projected[mine], unit[mine], max_distance, max_neighbours
-                )
-                found = partner >= 0
-                dup_partner[rows[mine[found]]] = rows[mine[partner[found]]]
-                dup_dist[rows[mine[found]]] = dist[found]
-            is_train = part_split == train
-            partner, dist = _closest_across(
+            projected = project(unit, s.search_dims, 0)
+            found = _within_splits(projected, unit, split[rows], s)
+            dup_partner[rows[found[0]]], dup_dist[rows[found[0]]] = rows[found[1]], found[2]
+            is_train = split[rows] == s.train_split
+            partner, dist = closest_across(
                 projected,
                 unit,
                 np.flatnonzero(is_train),
                 np.flatnonzero(~is_train),
-                leak_distance,
-                max_neighbours,
-                part_hash,
+                s.leak_max_distance,
+                s.max_neighbours,
+                hashes[rows],
             )
-            found = partner >= 0
-            leak_partner[rows[found]] = rows[partner[found]]
-            leak_dist[rows[found]] = dist[found]
-        ids = df["id"].astype("string").to_numpy(dtype=object)
+            ok = partner >= 0
+            leak_partner[rows[ok]], leak_dist[rows[ok]] = rows[partner[ok]], dist[ok]
         log.info(
             "near duplicates: %d rows within %.3g, %d training rows within %.3g of evaluation rows",
             int((dup_partner >= 0).sum()),
-            max_distance,
+            s.max_distance,
             int((leak_partner >= 0).sum()),
-            leak_distance,
+            s.leak_max_distance,
         )
+        ids = df["id"].astype("string").to_numpy(dtype=object)
         return Analysis(
             columns={
                 "near_duplicate_of": _ids_or_na(ids, dup_partner),
@@ -364,6 +129,38 @@ class NearDuplicates:
                 "near_leak_distance": leak_dist,
             }
         )
+
+
+def _first_inked_copies(thumbs: np.ndarray, split: np.ndarray, hashes: np.ndarray) -> np.ndarray:
+    """Rows with ink that are the first of their (split, hash), in row order.
+
+    Equal hashes are equal images, so they are all inked or all blank: the first copy per
+    (split, hash) is found among the inked rows only (none for all-blank data).
+    """
+    inked = np.flatnonzero(np.asarray(thumbs).any(axis=1))  # norm > 0, no float copy
+    s_codes = pd.factorize(split[inked])[0].astype(np.int64)
+    h_codes = pd.factorize(hashes[inked])[0].astype(np.int64)
+    key = s_codes * (int(h_codes.max(initial=0)) + 1) + h_codes
+    return np.sort(inked[np.unique(key, return_index=True)[1]])  # "earlier" is kept
+
+
+def _within_splits(
+    projected: np.ndarray, unit: np.ndarray, split: np.ndarray, s: NearDuplicatesSettings
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, closest earlier row of its split, distance) for every row that has one."""
+    rows, partners, dists = [], [], []
+    for name in pd.unique(split):
+        mine = np.flatnonzero(split == name)
+        partner, dist = closest_earlier(
+            projected[mine], unit[mine], s.max_distance, s.max_neighbours
+        )
+        found = partner >= 0
+        rows.append(mine[found])
+        partners.append(mine[partner[found]])
+        dists.append(dist[found])
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
+    return np.concatenate(rows), np.concatenate(partners), np.concatenate(dists)
 
 
 def _ids_or_na(ids: np.ndarray, partner: np.ndarray) -> pd.api.extensions.ExtensionArray:

@@ -15,35 +15,25 @@ from, in order:
 
 Offline (``offline=True`` or ``DATAQUAL_OFFLINE=1``), or when every source fails, the
 :class:`~dataqual.errors.DownloadError` lists the missing files, their URLs and checksums, and
-where to put them.
+where to put them. The cache and mirror live in :mod:`.fetch_cache`, one HTTP transfer
+in :mod:`.fetch_http`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import http.client
-import json
 import logging
 import os
-import re
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dataqual import __version__
 from dataqual.errors import ConfigError, DownloadError
+from dataqual.ingest.fetch_cache import VerifiedMarker, from_mirror, locked, set_aside
+from dataqual.ingest.fetch_http import Permanent, Transient, http_get
 from dataqual.ingest.registry import DatasetFile, DatasetInfo, get_dataset, sha256_file
-
-try:  # POSIX only; without it concurrent fetches of one dataset are not serialised.
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "ENV_BASE_URL",
@@ -63,12 +53,8 @@ ENV_MIRROR = "DATAQUAL_MIRROR"
 ENV_BASE_URL = "DATAQUAL_DOWNLOAD_BASE_URL"
 ENV_OFFLINE = "DATAQUAL_OFFLINE"
 
-_MARKER = ".verified.json"
-_CHUNK = 1 << 20
-_USER_AGENT = f"dataqual/{__version__} (+python-urllib)"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
-_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 
 def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -130,205 +116,20 @@ def file_urls(info: DatasetInfo, file: DatasetFile, base_url: str | None = None)
     return [template.replace("{name}", info.name).replace("{file}", file.name)]
 
 
-# --------------------------------------------------------------------------- cache
-
-
-class _Marker:
-    """``.verified.json``: file name -> size, mtime_ns and sha256 when last verified."""
-
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / _MARKER
-        self.entries: dict[str, dict[str, Any]] = {}
-        self.dirty = False
-        with contextlib.suppress(OSError, ValueError):
-            data = json.loads(self.path.read_text())
-            if isinstance(data, dict):
-                self.entries = {k: v for k, v in data.items() if isinstance(v, dict)}
-
-    def verified(self, path: Path, file: DatasetFile) -> bool:
-        """Whether ``path`` holds ``file``: trusted from the marker when size and mtime match."""
-        try:
-            st = path.stat()
-        except OSError:
-            return False
-        if st.st_size != file.size:
-            return False
-        entry = self.entries.get(file.name, {})
-        if entry == {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": file.sha256}:
-            return True
-        if sha256_file(path) != file.sha256:
-            return False
-        self.record(path, file)
+def _verified(url: str, part: Path, dest: Path, file: DatasetFile, problems: list[str]) -> bool:
+    """Move a downloaded ``part`` to ``dest`` if its sha256 is the pinned one, else set it
+    aside as ``<file>.bad`` and say so in ``problems``."""
+    digest = sha256_file(part)
+    if digest == file.sha256:
+        os.replace(part, dest)
+        logger.info("verified %s (sha256 %s)", dest, digest)
         return True
-
-    def record(self, path: Path, file: DatasetFile) -> None:
-        st = path.stat()
-        self.entries[file.name] = {
-            "size": st.st_size,
-            "mtime_ns": st.st_mtime_ns,
-            "sha256": file.sha256,
-        }
-        self.dirty = True
-
-    def save(self) -> None:
-        if not self.dirty:
-            return
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        try:
-            tmp.write_text(json.dumps(self.entries, indent=1, sort_keys=True))
-            os.replace(tmp, self.path)
-        except OSError as exc:  # a read-only cache still works, it just rehashes
-            logger.debug("cannot write %s: %s", self.path, exc)
-
-
-@contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """Serialise fetches of one dataset between processes (best effort, POSIX)."""
-    if fcntl is None:
-        yield
-        return
-    try:
-        handle = (folder / ".lock").open("a")
-    except OSError:
-        yield
-        return
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _set_aside(path: Path) -> Path:
-    """Move a file that failed its checksum to ``<name>.bad`` so it never looks valid."""
-    bad = path.with_name(path.name.removesuffix(".part") + ".bad")
-    os.replace(path, bad)
-    return bad
-
-
-# --------------------------------------------------------------------------- mirror
-
-
-def _from_mirror(
-    mirror: Path, info: DatasetInfo, file: DatasetFile, dest: Path, problems: list[str]
-) -> bool:
-    """Copy ``file`` from the mirror into ``dest`` if a copy there verifies."""
-    for src in (mirror / info.name / file.name, mirror / file.name):
-        if not src.is_file():
-            continue
-        size = src.stat().st_size
-        if size != file.size:
-            problems.append(f"mirror file {src} has {size} bytes, expected {file.size}")
-            continue
-        tmp = dest.with_name(f".{dest.name}.mirror-tmp")
-        digest = hashlib.sha256()
-        try:
-            with src.open("rb") as fin, tmp.open("wb") as fout:
-                while chunk := fin.read(_CHUNK):
-                    digest.update(chunk)
-                    fout.write(chunk)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            problems.append(f"cannot copy mirror file {src}: {exc}")
-            continue
-        if digest.hexdigest() != file.sha256:
-            tmp.unlink()
-            problems.append(
-                f"mirror file {src} has sha256 {digest.hexdigest()}, expected {file.sha256}"
-            )
-            continue
-        os.replace(tmp, dest)
-        logger.info("copied %s from mirror %s", file.name, src)
-        return True
-    if not problems:
-        problems.append(
-            f"not in mirror (looked for {mirror / info.name / file.name} and {mirror / file.name})"
-        )
-    return False
-
-
-# --------------------------------------------------------------------------- HTTP
-
-
-class _Transient(Exception):
-    """Worth retrying the same URL (timeout, reset, truncated body, 5xx, 429)."""
-
-
-class _Permanent(Exception):
-    """Retrying this URL will not help (404, 403, wrong size): try the next one."""
-
-
-def _http_get(url: str, part: Path, file: DatasetFile, timeout: float) -> int:
-    """Fetch ``url`` into ``part``, resuming from its current size. Returns the offset the
-    transfer started at (0 for a fresh download); the caller verifies the result."""
-    offset = part.stat().st_size if part.exists() else 0
-    if offset > file.size:
-        part.unlink()
-        offset = 0
-    if offset == file.size:
-        return offset
-    request = urllib.request.Request(
-        url, headers={"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
+    bad = set_aside(part)
+    problems.append(
+        f"{url}: sha256 {digest} does not match the pinned {file.sha256} (set aside as {bad})"
     )
-    if offset:
-        request.add_header("Range", f"bytes={offset}-")
-    try:
-        response = urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        if exc.code == 416 and offset:
-            part.unlink()
-            raise _Transient("server refused to resume (HTTP 416); restarting") from exc
-        if exc.code in (408, 425, 429) or exc.code >= 500:
-            raise _Transient(f"HTTP {exc.code} {exc.reason}") from exc
-        raise _Permanent(f"HTTP {exc.code} {exc.reason}") from exc
-    except urllib.error.URLError as exc:
-        raise _Transient(f"cannot connect: {exc.reason}") from exc
-    except (OSError, http.client.HTTPException) as exc:
-        raise _Transient(f"{type(exc).__name__}: {exc or 'timed out'}") from exc
-    with response:
-        if offset and response.status == 206:
-            m = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
-            if not m or int(m[1]) != offset:
-                part.unlink()
-                raise _Transient(
-                    f"server answered the resume with range "
-                    f"{response.headers.get('Content-Range')!r}; restarting"
-                )
-            mode = "ab"
-        else:
-            if offset:
-                logger.info("%s: server ignored the Range request, downloading from 0", url)
-            offset, mode = 0, "wb"
-        length = response.headers.get("Content-Length")
-        if (
-            length is not None
-            and re.fullmatch(r"[0-9]{1,18}", length)  # not str.isdigit: "²" is a digit too
-            and offset + int(length) != file.size
-        ):
-            raise _Permanent(
-                f"server is sending {offset + int(length)} bytes, expected {file.size}"
-            )
-        written = offset
-        try:
-            with part.open(mode) as out:
-                while chunk := response.read(_CHUNK):
-                    written += len(chunk)
-                    if written > file.size:
-                        break
-                    out.write(chunk)
-        except (OSError, http.client.HTTPException) as exc:
-            raise _Transient(
-                f"transfer broke off after {written} of {file.size} bytes "
-                f"({type(exc).__name__}: {exc or 'timed out'})"
-            ) from exc
-    if written > file.size:
-        part.unlink()
-        raise _Permanent(f"server sent more than the expected {file.size} bytes")
-    if written < file.size:
-        raise _Transient(f"connection closed after {written} of {file.size} bytes")
-    return offset
+    logger.warning("%s: checksum mismatch, set aside as %s", url, bad)
+    return False
 
 
 def _download(
@@ -356,35 +157,23 @@ def _download(
             attempt += 1
             logger.info("downloading %s", url)
             try:
-                started_at = _http_get(url, part, file, settings.timeout)
-            except _Permanent as exc:
+                started_at = http_get(url, part, file, settings.timeout)
+            except Permanent as exc:
                 problems.append(f"{url}: {exc}")
                 logger.warning("%s: %s", url, exc)
                 break
-            except _Transient as exc:
+            except Transient as exc:
                 problems.append(f"{url} (attempt {attempt}): {exc}")
                 logger.warning("%s (attempt %d): %s", url, attempt, exc)
                 continue
-            digest = sha256_file(part)
-            if digest == file.sha256:
-                os.replace(part, dest)
-                logger.info("verified %s (sha256 %s)", dest, digest)
+            if _verified(url, part, dest, file, problems):
                 return True
-            bad = _set_aside(part)
-            problems.append(
-                f"{url}: sha256 {digest} does not match the pinned {file.sha256} "
-                f"(set aside as {bad})"
-            )
-            logger.warning("%s: checksum mismatch, set aside as %s", url, bad)
             if not started_at or restarted:
                 break  # a fresh copy is wrong: this URL serves another file
             # The resumed part may have been stale: one free retry of this URL from scratch.
             restarted = True
             attempt -= 1
     return False
-
-
-# --------------------------------------------------------------------------- entry point
 
 
 def _instructions(
@@ -402,6 +191,95 @@ def _instructions(
         f"or set {ENV_MIRROR}={mirror}."
     )
     return "\n".join(lines)
+
+
+def _settings(settings: DownloadSettings | None, overrides: dict[str, Any]) -> DownloadSettings:
+    """``settings`` (default: from the environment) with the non-None ``overrides``."""
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if settings is None:
+        return DownloadSettings.from_env(**overrides)
+    if not overrides:
+        return settings
+    try:
+        return DownloadSettings(**{**settings.model_dump(), **overrides})
+    except ValidationError as exc:
+        raise ConfigError(f"invalid download settings: {exc}") from exc
+
+
+def _writable_cache(
+    target: Path, info: DatasetInfo, missing: int, settings: DownloadSettings
+) -> None:
+    """Create the cache folder; refuse an unwritable one, and a mirror that is not there."""
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        if not os.access(target, os.W_OK):
+            raise PermissionError("the folder is not writable")
+    except OSError as exc:
+        raise DownloadError(
+            f"cannot write the cache folder {target} for dataset {info.name!r} "
+            f"({missing} files to fetch): {exc}; set {ENV_CACHE_DIR} or pass cache_dir= "
+            f"to a writable folder"
+        ) from exc
+    if settings.mirror is not None and not Path(settings.mirror).is_dir():
+        raise ConfigError(
+            f"mirror folder {settings.mirror} does not exist; expected a folder holding "
+            f"{info.name}/<file> (fix or unset mirror= / {ENV_MIRROR})"
+        )
+
+
+def _fetch_missing(
+    info: DatasetInfo,
+    missing: list[DatasetFile],
+    target: Path,
+    marker: VerifiedMarker,
+    settings: DownloadSettings,
+) -> dict[str, list[str]]:
+    """Fetch each missing file (mirror, then network), removing it from ``missing`` once
+    verified; what went wrong per file that is still missing."""
+    failures: dict[str, list[str]] = {}
+    use_network = not settings.offline
+    for file in list(missing):
+        dest = target / file.name
+        if marker.verified(dest, file):  # another process fetched it meanwhile
+            missing.remove(file)
+            continue
+        if dest.exists():
+            logger.warning("%s fails its checksum, set aside as %s", dest, set_aside(dest))
+        problems: list[str] = []
+        ok = settings.mirror is not None and from_mirror(
+            Path(settings.mirror), info, file, dest, problems
+        )
+        if not ok and use_network:
+            ok = _download(info, file, dest, settings, problems)
+            # Once the network failed for one file, do not wait out the others too.
+            use_network = ok
+        if ok:
+            marker.record(dest, file)
+            missing.remove(file)
+        else:
+            failures[file.name] = problems
+    return failures
+
+
+def _failure(
+    info: DatasetInfo,
+    missing: list[DatasetFile],
+    failures: dict[str, list[str]],
+    target: Path,
+    settings: DownloadSettings,
+) -> DownloadError:
+    """The error naming every file still missing, what failed, and how to fix it."""
+    if settings.offline:
+        reason = f"offline mode and {len(missing)} of {len(info.files)} files are not in {target}"
+        if settings.mirror is None:
+            reason += " and no mirror folder is set"
+    else:
+        reason = f"{len(missing)} of {len(info.files)} files are missing from {target}"
+    details = [
+        f"  {n}:\n" + "\n".join(f"    {line}" for line in p) for n, p in failures.items() if p
+    ]
+    lines = [f"cannot fetch dataset {info.name!r}: {reason}.", *details]
+    return DownloadError("\n".join([*lines, _instructions(info, missing, target, settings)]))
 
 
 def fetch_dataset(
@@ -423,89 +301,20 @@ def fetch_dataset(
     could not be fetched, the URLs tried and what failed, and how to provide the files by hand.
     """
     info = name if isinstance(name, DatasetInfo) else get_dataset(name)
-    overrides = {
-        "cache_dir": cache_dir,
-        "mirror": mirror,
-        "base_url": base_url,
-        "timeout": timeout,
-        "retries": retries,
-        "offline": offline,
-    }
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    if settings is None:
-        settings = DownloadSettings.from_env(**overrides)
-    elif overrides:
-        try:
-            settings = DownloadSettings(**{**settings.model_dump(), **overrides})
-        except ValidationError as exc:
-            raise ConfigError(f"invalid download settings: {exc}") from exc
+    overrides = {"cache_dir": cache_dir, "mirror": mirror, "base_url": base_url}
+    overrides |= {"timeout": timeout, "retries": retries, "offline": offline}
+    settings = _settings(settings, overrides)
     target = Path(settings.cache_dir).expanduser() / info.name
-
-    marker = _Marker(target)
+    marker = VerifiedMarker(target)
     missing = [f for f in info.files if not marker.verified(target / f.name, f)]
     if not missing:
         marker.save()
         logger.debug("%s: all %d files verified in %s", info.name, len(info.files), target)
         return target
-
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-        if not os.access(target, os.W_OK):
-            raise PermissionError("the folder is not writable")
-    except OSError as exc:
-        raise DownloadError(
-            f"cannot write the cache folder {target} for dataset {info.name!r} "
-            f"({len(missing)} files to fetch): {exc}; set {ENV_CACHE_DIR} or pass cache_dir= "
-            f"to a writable folder"
-        ) from exc
-    if settings.mirror is not None and not Path(settings.mirror).is_dir():
-        raise ConfigError(
-            f"mirror folder {settings.mirror} does not exist; expected a folder holding "
-            f"{info.name}/<file> (fix or unset mirror= / {ENV_MIRROR})"
-        )
-
-    failures: dict[str, list[str]] = {}
-    use_network = not settings.offline
-    with _locked(target):
-        for file in list(missing):
-            dest = target / file.name
-            if marker.verified(dest, file):  # another process fetched it meanwhile
-                missing.remove(file)
-                continue
-            if dest.exists():
-                logger.warning("%s fails its checksum, set aside as %s", dest, _set_aside(dest))
-            problems: list[str] = []
-            ok = settings.mirror is not None and _from_mirror(
-                Path(settings.mirror), info, file, dest, problems
-            )
-            if not ok and use_network:
-                ok = _download(info, file, dest, settings, problems)
-                # Once the network failed for one file, do not wait out the others too.
-                use_network = ok
-            if ok:
-                marker.record(dest, file)
-                missing.remove(file)
-            else:
-                failures[file.name] = problems
+    _writable_cache(target, info, len(missing), settings)
+    with locked(target):
+        failures = _fetch_missing(info, missing, target, marker, settings)
         marker.save()
-
-    if not missing:
-        return target
-    if settings.offline:
-        reason = f"offline mode and {len(missing)} of {len(info.files)} files are not in {target}"
-        if settings.mirror is None:
-            reason += " and no mirror folder is set"
-    else:
-        reason = f"{len(missing)} of {len(info.files)} files are missing from {target}"
-    details = [
-        f"  {n}:\n" + "\n".join(f"    {line}" for line in p) for n, p in failures.items() if p
-    ]
-    raise DownloadError(
-        "\n".join(
-            [
-                f"cannot fetch dataset {info.name!r}: {reason}.",
-                *details,
-                _instructions(info, missing, target, settings),
-            ]
-        )
-    )
+    if missing:
+        raise _failure(info, missing, failures, target, settings)
+    return target

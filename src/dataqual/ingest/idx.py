@@ -1,12 +1,11 @@
 """Strict, streaming reader for IDX files (the format of the official MNIST files).
 
-An IDX file is two zero bytes, a type code (0x08 = unsigned byte), the number of
-dimensions, one big-endian uint32 per dimension, then the values row-major. Files may be
-gzip-compressed, including several gzip members one after the other (``cat a.gz b.gz``).
-Every header is checked against the file's size before anything is allocated, so a header
-that claims 10^9 images costs nothing, and a gzip file whose header declares more than
-``max_expansion`` bytes per byte on disk (past the 64 MiB floor) is refused as a
-decompression bomb (:func:`check_expansion`, shared by the other readers).
+A source is a folder of image/label file pairs named like the official ones
+(``train-images-idx3-ubyte[.gz]``, ``t10k-labels-idx1-ubyte[.gz]``). Files may be
+gzip-compressed, including several gzip members one after the other. Every header is
+checked against the file's size before anything is read (:mod:`.idx_header`); a file cut
+short, or a gzip stream that breaks, is a :class:`~dataqual.errors.TruncatedError` naming
+the file and the first record missing.
 
 Only regular files inside the source folder are read (:mod:`dataqual.ingest.paths`): a
 file named like an IDX file that is a device, FIFO, socket, broken link or a link leading
@@ -15,51 +14,24 @@ out of the folder is a :class:`~dataqual.errors.SourceError` naming it, never sk
 
 from __future__ import annotations
 
-import gzip
-import io
 import re
-import struct
-import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from dataqual.errors import FormatError, SourceError, TruncatedError
-from dataqual.imageset import (
-    DEFAULT_BATCH_ROWS,
-    DEFAULT_MAX_EXPANSION,
-    ImageBatch,
-    SplitInfo,
-    position_ids,
-)
-from dataqual.ingest.limits import check_expansion
+from dataqual.imageset import DEFAULT_MAX_EXPANSION, SplitInfo
+from dataqual.ingest.formats import Probe, register_reader
+from dataqual.ingest.gzipped import open_maybe_gzip
+from dataqual.ingest.idx_header import IdxHeader, read_idx_header
 from dataqual.ingest.paths import require_regular_file, resolved_root
+from dataqual.ingest.reader import Reader, Records, wrap_errors
 from dataqual.ingest.split import order_splits
 
-__all__ = [
-    "IdxHeader",
-    "IdxSource",
-    "find_idx_pairs",
-    "read_idx_header",
-]
+__all__ = ["IdxHeader", "IdxSource", "find_idx_pairs", "read_idx_header"]
 
-_UBYTE = 0x08
-_TYPE_NAMES = {
-    0x08: "ubyte",
-    0x09: "byte",
-    0x0B: "short",
-    0x0C: "int",
-    0x0D: "float",
-    0x0E: "double",
-}
-_GZIP_MAGIC = b"\x1f\x8b"
-#: Deflate cannot expand data by more than ~1032:1 (gzip members only add overhead), so a
-#: header declaring more than this many bytes per compressed byte cannot be satisfied.
-_MAX_GZIP_RATIO = 1100
-_COUNT_CHUNK = 1 << 20
 _FILE_RE = re.compile(
     r"^(?P<prefix>.+?)[-._](?P<kind>images|labels)[-._]idx(?P<ndim>[13])[-._]ubyte(?P<gz>\.gz)?$"
 )
@@ -71,180 +43,6 @@ _SPLIT_ALIASES = {
     "valid": "val",
     "validation": "val",
 }
-
-
-@dataclass(frozen=True)
-class IdxHeader:
-    """A parsed IDX header: ``dims[0]`` records of ``dims[1:]`` values each."""
-
-    path: Path
-    dims: tuple[int, ...]
-    header_bytes: int
-    compressed: bool
-
-    @property
-    def count(self) -> int:
-        return self.dims[0]
-
-    @property
-    def record_shape(self) -> tuple[int, ...]:
-        return self.dims[1:]
-
-    @property
-    def record_bytes(self) -> int:
-        return int(np.prod(self.record_shape, dtype=np.int64)) if self.record_shape else 1
-
-
-def _open(path: Path) -> BinaryIO:
-    require_regular_file(path)  # again: the file may have been swapped since the header
-    with path.open("rb") as probe:
-        magic = probe.read(2)
-    if magic == _GZIP_MAGIC:
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return path.open("rb")
-
-
-def _gzip_trailer(path: Path, size: int) -> int:
-    """The last gzip member's ISIZE trailer: its uncompressed size mod 2**32."""
-    if size < 18:
-        raise TruncatedError(path, f"gzip file of {size} bytes is too short to hold any data")
-    with path.open("rb") as f:
-        f.seek(-4, io.SEEK_END)
-        return int(struct.unpack("<I", f.read(4))[0])
-
-
-def _gzip_length(header: IdxHeader, declared: int) -> int:
-    """Uncompressed bytes of a gzip file, every member counted, by streaming it in 1 MiB
-    chunks; stops at ``declared + 1`` so data beyond what the header declares (a gzip bomb)
-    is never decompressed. A corrupt or cut stream is a TruncatedError naming the record."""
-    count = 0
-    try:
-        with gzip.open(header.path, "rb") as f:
-            while count <= declared:
-                chunk = f.read(min(_COUNT_CHUNK, declared + 1 - count))
-                if not chunk:
-                    break
-                count += len(chunk)
-    except (OSError, EOFError, zlib.error) as exc:
-        complete = max(0, (count - header.header_bytes) // header.record_bytes)
-        raise TruncatedError(
-            header.path,
-            f"compressed stream is corrupt or truncated ({exc})",
-            record=min(complete, header.count),
-        ) from exc
-    return count
-
-
-def _check_gzip_size(
-    header: IdxHeader, declared: int, size: int, max_expansion: float | None
-) -> None:
-    """A gzip file must decompress to exactly ``declared`` bytes. The ISIZE trailer
-    settles the usual one-member file without decompressing; when it disagrees (several
-    members, a cut file, a wrong header) the members are counted by streaming. Before any
-    counting, a claim deflate cannot satisfy is refused, then one expanding more than
-    ``max_expansion`` times the file (:func:`check_expansion`; None: no limit)."""
-    path = header.path
-    trailer_agrees = _gzip_trailer(path, size) == declared % 2**32
-    claim = f"header declares {header.count} records ({declared} bytes uncompressed)"
-    if not trailer_agrees and declared > size * _MAX_GZIP_RATIO:
-        raise TruncatedError(
-            path,
-            f"{claim}, more than a gzip file of {size} bytes can hold",
-            hint="the file is truncated or its header is wrong",
-        )
-    if max_expansion is not None:
-        what = f"the {header.count} records its header declares"
-        check_expansion(path, what, declared, size, max_expansion)
-    if trailer_agrees:
-        return  # the streaming read still checks the real length record by record
-    actual = _gzip_length(header, declared)
-    if actual > declared:
-        raise FormatError(path, f"{claim} but data continues after the {header.count} records")
-    if actual < declared:
-        complete = max(0, (actual - header.header_bytes) // header.record_bytes)
-        raise TruncatedError(
-            path,
-            f"{claim} but the file decompresses to {actual} bytes",
-            record=complete,
-            hint="the file is truncated or its header is wrong",
-        )
-
-
-def read_idx_header(
-    path: Path,
-    expected_ndim: int | None = None,
-    root: Path | None = None,
-    *,
-    max_expansion: float | None = DEFAULT_MAX_EXPANSION,
-) -> IdxHeader:
-    """Parse and check an IDX header against the file's size, allocating nothing.
-
-    ``path`` must be a regular file inside ``root`` (resolved; default: the file's own
-    folder), checked before anything is opened. A gzip file whose header declares more
-    than ``max_expansion`` bytes per byte on disk (past the 64 MiB floor) is refused
-    (:func:`check_expansion`; None: no limit).
-    """
-    path = Path(path)
-    require_regular_file(path, resolved_root(path) if root is None else root)
-    if path.stat().st_size == 0:
-        raise TruncatedError(path, "file is empty")
-    try:
-        with _open(path) as f:
-            compressed = isinstance(f, gzip.GzipFile)
-            head = f.read(4)
-            if len(head) < 4:
-                raise TruncatedError(
-                    path, f"file ends inside the IDX header ({len(head)} of 4 bytes)"
-                )
-            zero, dtype, ndim = struct.unpack(">HBB", head)
-            if zero != 0 or dtype not in _TYPE_NAMES or ndim == 0:
-                raise FormatError(
-                    path,
-                    f"bad IDX magic number 0x{head.hex()}",
-                    hint="expected 0x00000803 for images or 0x00000801 for labels",
-                )
-            if dtype != _UBYTE:
-                raise FormatError(
-                    path, f"IDX values are {_TYPE_NAMES[dtype]}, only ubyte (0x08) is supported"
-                )
-            if expected_ndim is not None and ndim != expected_ndim:
-                raise FormatError(
-                    path,
-                    f"IDX file has {ndim} dimensions, expected {expected_ndim}",
-                    hint="images are idx3 (count, rows, cols), labels idx1 (count)",
-                )
-            raw_dims = f.read(4 * ndim)
-            if len(raw_dims) < 4 * ndim:
-                raise TruncatedError(path, "file ends inside the IDX header dimensions")
-    except (OSError, EOFError, zlib.error) as exc:
-        if isinstance(exc, SourceError):
-            raise
-        raise FormatError(path, f"cannot decompress: {exc}") from exc
-    dims = struct.unpack(f">{ndim}I", raw_dims)
-    header = IdxHeader(
-        path=path,
-        dims=tuple(int(d) for d in dims),
-        header_bytes=4 + 4 * ndim,
-        compressed=compressed,
-    )
-    if any(d == 0 for d in header.record_shape):
-        raise FormatError(path, f"IDX record shape {header.record_shape} has a zero dimension")
-    declared = header.header_bytes + header.count * header.record_bytes
-    if compressed:
-        _check_gzip_size(header, declared, path.stat().st_size, max_expansion)
-        return header
-    actual = path.stat().st_size
-    if actual != declared:
-        problem = (
-            f"header declares {header.count} records of {header.record_bytes} bytes "
-            f"({declared} bytes in all) but the file holds {actual} bytes"
-        )
-        if actual < declared:
-            # Name the first record that is missing or cut short, as the streaming read would.
-            complete = (actual - header.header_bytes) // header.record_bytes
-            raise TruncatedError(path, problem, record=complete)
-        raise FormatError(path, problem)
-    return header
 
 
 def _split_name(prefix: str) -> str:
@@ -294,7 +92,12 @@ def find_idx_pairs(folder: Path) -> dict[str, tuple[Path, Path]]:
     return pairs
 
 
-class IdxSource:
+def _detect(probe: Probe) -> bool:
+    return probe.is_dir and bool(find_idx_pairs(probe.path))
+
+
+@register_reader("idx", detect=_detect, priority=10)
+class IdxSource(Reader):
     """An MNIST-style dataset stored as pairs of IDX image and label files, one pair per split."""
 
     def __init__(
@@ -312,7 +115,6 @@ class IdxSource:
             raise SourceError(description or "<idx>", "no IDX image/label file pairs found")
         self._pairs = {s: (Path(i), Path(lab)) for s, (i, lab) in pairs.items()}
         self._headers: dict[str, tuple[IdxHeader, IdxHeader]] = {}
-        shapes = set()
         for path in (p for pair in self._pairs.values() for p in pair):
             require_regular_file(path, resolved_root(path) if root is None else root)
         for split, (img_path, lab_path) in self._pairs.items():
@@ -325,13 +127,25 @@ class IdxSource:
                     hint="images and labels files must have the same record count",
                 )
             self._headers[split] = (img, lab)
-            shapes.add(img.record_shape)
+        shapes = {img.record_shape for img, _ in self._headers.values()}
         if len(shapes) > 1:
             raise FormatError(
                 description or "<idx>", f"splits have different image shapes: {sorted(shapes)}"
             )
         self._shape: tuple[int, int] = tuple(shapes.pop())  # type: ignore[assignment]
         self._description = description or ", ".join(str(p[0].parent) for p in self._pairs.values())
+
+    @classmethod
+    def open(
+        cls, path: Path, *, max_expansion: float = DEFAULT_MAX_EXPANSION, **options: Any
+    ) -> IdxSource:
+        if not Path(path).is_dir():
+            raise SourceError(
+                path,
+                "an IDX source is a folder holding *-images-idx3-ubyte[.gz] and "
+                "*-labels-idx1-ubyte[.gz] files",
+            )
+        return cls.from_folder(path, max_expansion=max_expansion)
 
     @classmethod
     def from_folder(
@@ -347,14 +161,6 @@ class IdxSource:
             max_expansion=max_expansion,
         )
 
-    @property
-    def description(self) -> str:
-        return self._description
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self._shape
-
     def splits(self) -> list[SplitInfo]:
         return [
             SplitInfo(s, self._headers[s][0].count, self._pairs[s])
@@ -364,23 +170,28 @@ class IdxSource:
     def files(self) -> list[Path]:
         return [p for pair in self._pairs.values() for p in pair]
 
-    def iter_batches(self, split: str, rows: int = DEFAULT_BATCH_ROWS) -> Iterator[ImageBatch]:
-        """Stream the split in chunks of ``rows`` records; truncation is reported by record."""
+    def labels(self, split: str) -> np.ndarray:
+        """All labels of a split, from the labels file only."""
+        lab_h = self._headers[split][1]
+        with open_maybe_gzip(lab_h.path) as f:
+            _read_records(f, lab_h, 0, 0)
+            data = _read_records(f, lab_h, 0, lab_h.count)
+        return np.frombuffer(data, dtype=np.uint8).astype(np.int64)
+
+    def records(self, split: str, rows: int) -> Iterator[Records]:
+        """The split in chunks of ``rows``; truncation is reported by file and record."""
         img_h, lab_h = self._headers[split]
         h, w = self._shape
-        with _open(img_h.path) as fi, _open(lab_h.path) as fl:
+        with open_maybe_gzip(img_h.path) as fi, open_maybe_gzip(lab_h.path) as fl:
             _read_records(fi, img_h, 0, 0)
             _read_records(fl, lab_h, 0, 0)
             for start in range(0, img_h.count, rows):
                 n = min(rows, img_h.count - start)
                 pix = _read_records(fi, img_h, start, n)
                 lab = _read_records(fl, lab_h, start, n)
-                yield ImageBatch(
-                    split=split,
-                    ids=position_ids(split, start, start + n),
+                yield Records(
                     labels=np.frombuffer(lab, dtype=np.uint8).astype(np.int64),
                     images=np.frombuffer(pix, dtype=np.uint8).reshape(n, h, w),
-                    positions=np.arange(start, start + n, dtype=np.int64),
                 )
             for f, hdr in ((fi, img_h), (fl, lab_h)):
                 if _read_records(f, hdr, hdr.count, None):
@@ -398,12 +209,9 @@ def _read_records(f: BinaryIO, header: IdxHeader, start: int, n: int | None) -> 
         if n == 0 and start == 0
         else (1 if n is None else n * header.record_bytes)
     )
-    try:
+    problem = "compressed stream is corrupt or truncated ({exc})"
+    with wrap_errors(header.path, problem, kind=TruncatedError, record=start):
         data = f.read(size)
-    except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
-        raise TruncatedError(
-            header.path, f"compressed stream is corrupt or truncated ({exc})", record=start
-        ) from exc
     if n is not None and len(data) < size:
         raise TruncatedError(
             header.path, "file ends early", record=start + len(data) // header.record_bytes

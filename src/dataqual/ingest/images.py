@@ -40,13 +40,16 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from dataqual.errors import FormatError, SourceError
-from dataqual.imageset import DEFAULT_BATCH_ROWS, ImageBatch, SplitInfo
+from dataqual.imageset import DEFAULT_MAX_EXPANSION, SplitInfo
 from dataqual.ingest.decode import DEFAULT_MAX_PIXELS, decode_images, image_size
+from dataqual.ingest.formats import Probe, register_reader
 from dataqual.ingest.paths import file_problem
+from dataqual.ingest.reader import Reader, Records
 from dataqual.ingest.split import natural_key, order_splits
 
 __all__ = ["IMAGE_SUFFIXES", "ImageFolderSource", "looks_like_image_folder"]
@@ -216,8 +219,15 @@ def _class_labels(root: Path, layout: dict[str, list[tuple[str, Path]]]) -> dict
     return {n: int(n) for n in names}
 
 
-class ImageFolderSource:
+def _detect(probe: Probe) -> bool:
+    return probe.is_dir and looks_like_image_folder(probe.path)
+
+
+@register_reader("images", detect=_detect, priority=50)
+class ImageFolderSource(Reader):
     """A dataset stored as one image file per record in class folders."""
+
+    options = frozenset({"shape"})
 
     def __init__(
         self,
@@ -230,6 +240,7 @@ class ImageFolderSource:
         if not root.is_dir():
             raise SourceError(root, "not a folder")
         self._root = root
+        self._description = str(root)
         self._max_pixels = max_pixels
         real_root = Path(os.path.realpath(root))
         layout = _scan(root)
@@ -246,7 +257,7 @@ class ImageFolderSource:
                     inside = real_root if e.is_symlink() else None
                     records.append(_Record(name, p, file_problem(p, inside) is None))
             self._records[split] = records
-        self._shape = shape
+        self._shape: tuple[int, int] | None = shape  # type: ignore[assignment]
         self._ids = {
             s: np.array([f"{s}/{r.class_name}/{r.path.name}" for r in recs], dtype=str)
             for s, recs in self._records.items()
@@ -256,9 +267,18 @@ class ImageFolderSource:
             for s, recs in self._records.items()
         }
 
-    @property
-    def description(self) -> str:
-        return str(self._root)
+    @classmethod
+    def open(
+        cls, path: Path, *, max_expansion: float = DEFAULT_MAX_EXPANSION, **options: Any
+    ) -> ImageFolderSource:
+        """``max_expansion`` is accepted like every opener's; image files are decoded one
+        at a time under their own pixel limit, so it does not apply."""
+        if not Path(path).is_dir():
+            raise SourceError(
+                path,
+                "an image source is a folder: ROOT/<label>/*.png or ROOT/<split>/<label>/*.png",
+            )
+        return cls(path, **options)
 
     @property
     def class_names(self) -> dict[str, int]:
@@ -305,8 +325,11 @@ class ImageFolderSource:
         """Labels from folder names, without decoding any image."""
         return self._labels[split].copy()
 
-    def iter_batches(self, split: str, rows: int = DEFAULT_BATCH_ROWS) -> Iterator[ImageBatch]:
-        """Decode a split file by file, in chunks of ``rows`` records."""
+    def records(self, split: str, rows: int) -> Iterator[Records]:
+        """Decode a split file by file, in chunks of ``rows`` records. A file that cannot
+        be decoded (corrupt, truncated, not an image, not a regular file inside ROOT) is
+        not an error: it is an all-zero row counted ``unreadable``, whose id names the
+        file, and the stream goes on (validation quarantines it)."""
         records = self._records[split]
         for start in range(0, len(records), rows):
             chunk = records[start : start + rows]
@@ -316,11 +339,9 @@ class ImageFolderSource:
                 self.shape,
                 max_pixels=self._max_pixels,
             )
-            yield ImageBatch(
-                split=split,
-                ids=self._ids[split][start : start + n],
+            yield Records(
                 labels=self._labels[split][start : start + n],
                 images=images,
-                positions=np.arange(start, start + n, dtype=np.int64),
                 defects=defects,
+                ids=self._ids[split][start : start + n],
             )

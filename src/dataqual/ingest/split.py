@@ -30,7 +30,6 @@ __all__ = [
     "natural_key",
     "order_splits",
     "rechunk",
-    "source_labels",
     "split_from_name",
 ]
 
@@ -112,31 +111,29 @@ def concat_batches(batches: Sequence[ImageBatch]) -> ImageBatch:
 
 def rechunk(batches: Iterable[ImageBatch], rows: int) -> Iterator[ImageBatch]:
     """Re-cut a stream of batches of any sizes into batches of exactly ``rows`` (the last
-    one shorter), holding at most about two chunks in memory."""
+    one shorter), holding at most about two chunks in memory. A batch of exactly ``rows``
+    arriving on a chunk boundary passes through untouched."""
     buf: list[ImageBatch] = []
     size = 0
     for batch in batches:
         if not len(batch):
             continue
+        if not buf and len(batch) == rows:
+            yield batch
+            continue
         buf.append(batch)
         size += len(batch)
         while size >= rows:
             whole = concat_batches(buf)
-            yield whole.take(np.arange(rows))
-            rest = whole.take(np.arange(rows, size))
+            yield whole.rows(0, rows)
+            rest = whole.rows(rows, size)
             buf, size = ([rest], len(rest)) if len(rest) else ([], 0)
     if size:
         yield concat_batches(buf)
 
 
-def source_labels(source: ImageSource, split: str) -> np.ndarray:
-    """All labels of one split: from the source's cheap ``labels(split)`` when it has one
-    (no image decoding), else by streaming its batches."""
-    cheap = getattr(source, "labels", None)
-    if callable(cheap):
-        return np.asarray(cheap(split), dtype=np.int64)
-    parts = [b.labels for b in source.iter_batches(split)]
-    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+def _labels(source: ImageSource, split: str) -> np.ndarray:
+    return np.asarray(source.labels(split), dtype=np.int64)
 
 
 class SplitSpec(BaseModel):
@@ -206,13 +203,13 @@ class StratifiedSplitSource:
 
     def _assignment(self) -> np.ndarray:
         if self._is_test is None:
-            self._is_test = self._spec.assign(source_labels(self._source, self._from))
+            self._is_test = self._spec.assign(_labels(self._source, self._from))
         return self._is_test
 
     def labels(self, split: str) -> np.ndarray:
         """Labels of ``train`` or ``test`` in stream order, without reading images."""
         self._check(split)
-        all_labels = source_labels(self._source, self._from)
+        all_labels = _labels(self._source, self._from)
         return all_labels[self._assignment() == (split == "test")]
 
     def splits(self) -> list[SplitInfo]:

@@ -2,7 +2,8 @@
 
 Shared by every reader whose source stores numbers rather than bytes (CSV text, npz and
 Parquet arrays of another dtype). Nothing changes silently: each row counts what was done
-to it in a defect counter that validation reports and cleaning records as a repair.
+to it in a defect counter that validation reports and cleaning records as a repair. Also
+the names a label column goes by, the same for every reader of named columns.
 """
 
 from __future__ import annotations
@@ -10,10 +11,48 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from dataqual.imageset import MISSING_LABEL
 
-__all__ = ["PixelValues", "clean_labels", "clean_pixel_values"]
+__all__ = [
+    "LABEL_COLUMNS",
+    "PixelValues",
+    "clean_labels",
+    "clean_pixel_values",
+    "label_columns",
+    "strings_to_float",
+]
+
+#: Names a label column goes by (case and surrounding spaces ignored), most telling first:
+#: the CSV header and the Parquet schema are read with the same list.
+LABEL_COLUMNS = ("label", "labels", "y", "target", "class", "digit")
+_NUMBER_RE = r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$"
+
+
+def label_columns(names: list[str]) -> list[int]:
+    """Indexes of the columns of ``names`` named like a label, in :data:`LABEL_COLUMNS`
+    order (then column order)."""
+    rank = {name: i for i, name in enumerate(LABEL_COLUMNS)}
+    found = [(rank[n.strip().lower()], i) for i, n in enumerate(names) if n.strip().lower() in rank]
+    return [i for _, i in sorted(found)]
+
+
+def strings_to_float(arrays: list[pa.Array]) -> np.ndarray:
+    """Columns of cell text -> float64 (n, len(arrays)); NaN where not a number."""
+    n = len(arrays[0]) if arrays else 0
+    if not arrays or n == 0:
+        return np.zeros((n, len(arrays)))
+    flat = pa.concat_arrays(arrays)
+    try:
+        nums = pc.cast(flat, pa.float64())  # fast path: every cell is a plain number
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        text = pc.utf8_trim_whitespace(flat)
+        is_num = pc.match_substring_regex(text, _NUMBER_RE)
+        nums = pc.cast(pc.if_else(is_num, text, pa.scalar(None, pa.string())), pa.float64())
+    out = nums.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    return out.reshape(len(arrays), n).T
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,12 @@ needs in one pass over the quarantine table and the shards.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from dataqual.checks.registry import Partner, partner_columns
 from dataqual.report.images import StoredImage, png_data_uri
 from dataqual.report.markup import esc, fmt_count, fmt_score, slug
 
@@ -30,21 +30,6 @@ __all__ = [
 #: Images shown per finding type; the rest are counted, not shown.
 DEFAULT_CAP = 24
 
-#: ``key=<id>`` in a finding's detail names the row it pairs with.
-_PARTNER_RE = re.compile(r"\b(near_duplicate_of|duplicate_of|leaks_into)=([^\s,;]+)")
-_RELATION = {
-    "duplicate_of": "duplicate of",
-    "near_duplicate_of": "near duplicate of",
-    "leaks_into": "leaks into",
-    "content_hash": "same image as",
-}
-#: Checks whose partner comes from a profile column when the detail does not name it.
-_CHECK_PARTNER_COLUMN = {
-    "exact_duplicate": "duplicate_of",
-    "leakage": "leaks_into",
-    "near_duplicate": "near_duplicate_of",
-    "duplicate_label_conflict": "content_hash",
-}
 _ACTION_WORD = {
     "quarantine": "quarantined",
     "drop": "dropped",
@@ -145,35 +130,45 @@ def plan_galleries(
 
 
 def _add_partners(galleries: list[Gallery], profile: pd.DataFrame | None) -> None:
-    table = None
-    wanted = {r.id for g in galleries for r in g.rows}
-    if profile is not None and "id" in profile and wanted:
-        table = profile[profile["id"].isin(wanted)].drop_duplicates("id").set_index("id")
-    by_hash: dict[str, list[str]] = {}
-    if profile is not None and table is not None and "content_hash" in table:
-        hashes = set(table["content_hash"].dropna())
-        same = profile[profile["content_hash"].isin(hashes)]
-        for rid, h in zip(same["id"].tolist(), same["content_hash"].tolist(), strict=True):
-            by_hash.setdefault(str(h), []).append(str(rid))
+    """Give each shown row of a check with a registered partner column its paired row."""
+    partners = partner_columns()
+    wanted = {r.id for g in galleries if g.check in partners for r in g.rows}
+    if profile is None or "id" not in profile or not wanted:
+        return
+    table = profile[profile["id"].isin(wanted)].drop_duplicates("id").set_index("id")
     for gallery in galleries:
-        column = _CHECK_PARTNER_COLUMN.get(gallery.check)
-        for i, row in enumerate(gallery.rows):
-            partner, relation = None, ""
-            match = _PARTNER_RE.search(row.detail)
-            if match:
-                partner, relation = match.group(2), _RELATION[match.group(1)]
-            elif column and table is not None and column in table and row.id in table.index:
-                value = table.at[row.id, column]
-                if column == "content_hash":
-                    others = [o for o in by_hash.get(str(value), []) if o != row.id]
-                    partner = others[0] if others else None
-                elif not pd.isna(value) and str(value):
-                    partner = str(value)
-                relation = _RELATION[column]
-            if partner:
-                gallery.rows[i] = GalleryRow(
-                    row.id, row.split, row.detail, row.action_taken, partner, relation
-                )
+        partner = partners.get(gallery.check)
+        if partner is None or partner.column not in table:
+            continue
+        found = _partner_ids(partner, table, profile)
+        gallery.rows = [
+            GalleryRow(r.id, r.split, r.detail, r.action_taken, found[r.id], partner.relation)
+            if found.get(r.id)
+            else r
+            for r in gallery.rows
+        ]
+
+
+def _partner_ids(partner: Partner, table: pd.DataFrame, profile: pd.DataFrame) -> dict[str, str]:
+    """Row id -> partner id for the rows of ``table`` (indexed by id) that have one."""
+    values = table[partner.column]
+    if not partner.same_value:
+        return {str(i): str(v) for i, v in values.items() if not pd.isna(v) and str(v)}
+    same = profile[profile[partner.column].isin(set(values.dropna()))]
+    by_value: dict[str, list[str]] = {}
+    for rid, value in zip(same["id"].tolist(), same[partner.column].tolist(), strict=True):
+        by_value.setdefault(str(value), []).append(str(rid))
+    found = {}
+    for rid, value in values.items():
+        others = [o for o in by_value.get(str(value), []) if o != rid]
+        if others:
+            found[str(rid)] = others[0]
+    return found
+
+
+#: (table, column -> RowInfo field) sources of :func:`row_info`, later ones winning.
+_PROFILE_INFO = {"label": "label", "suggested_label": "suggested", "label_quality": "score"}
+_QUEUE_INFO = {"given_label": "label", "suggested_label": "suggested", "score": "score"}
 
 
 def row_info(
@@ -181,24 +176,11 @@ def row_info(
 ) -> dict[str, RowInfo]:
     """Label, suggested label and score of ``ids`` from the profile and the review queue."""
     info: dict[str, dict[str, object]] = {i: {} for i in ids}
-    if profile is not None and "id" in profile and ids:
-        part = profile[profile["id"].isin(ids)]
-        for column, key in (
-            ("label", "label"),
-            ("suggested_label", "suggested"),
-            ("label_quality", "score"),
-        ):
-            if column in part:
-                for rid, value in zip(part["id"].tolist(), part[column].tolist(), strict=True):
-                    if not pd.isna(value):
-                        info[str(rid)][key] = value
-    if label_issues is not None and "id" in label_issues and ids:
-        part = label_issues[label_issues["id"].astype("string").isin(ids)]
-        for column, key in (
-            ("given_label", "label"),
-            ("suggested_label", "suggested"),
-            ("score", "score"),
-        ):
+    for table, columns in ((profile, _PROFILE_INFO), (label_issues, _QUEUE_INFO)):
+        if table is None or "id" not in table or not ids:
+            continue
+        part = table[table["id"].astype("string").isin(ids)]
+        for column, key in columns.items():
             if column in part:
                 for rid, value in zip(part["id"].tolist(), part[column].tolist(), strict=True):
                     if not pd.isna(value):
@@ -243,16 +225,19 @@ def _cell(
     )
 
 
-def _tile(
-    row: GalleryRow,
-    images: dict[str, StoredImage],
-    info: dict[str, RowInfo],
-    thumbs: dict[str, np.ndarray],
-) -> str:
-    """One flagged row: a single image, a pair (row and partner) or before/after a repair.
+@dataclass(frozen=True)
+class _Media:
+    """What tiles show: stored images, label info and the raw thumbnails of repaired rows
+    (the shards hold the repaired image)."""
 
-    ``thumbs`` holds the raw thumbnails of repaired rows (the shards hold the repaired image).
-    """
+    images: dict[str, StoredImage]
+    info: dict[str, RowInfo]
+    thumbs: dict[str, np.ndarray]
+
+
+def _tile(row: GalleryRow, media: _Media) -> str:
+    """One flagged row: a single image, a pair (row and partner) or before/after a repair."""
+    images, info, thumbs = media.images, media.info, media.thumbs
     word = _ACTION_WORD.get(row.action_taken, row.action_taken)
     badge = f'<span class="badge {slug(row.action_taken)}">{esc(word)}</span>' if word else ""
     detail = (
@@ -302,7 +287,8 @@ def render_gallery(
         else ""
     )
     desc = f'<p class="desc">{esc(description)}</p>' if description else ""
-    tiles = "".join(_tile(r, images, info, thumbs) for r in gallery.rows)
+    media = _Media(images, info, thumbs)
+    tiles = "".join(_tile(r, media) for r in gallery.rows)
     return (
         f'<section class="gallery-block" id="{gallery.anchor}" data-check="{esc(gallery.check)}">'
         f"<h3>{esc(gallery.check)}{stage} {sev} <small>{fmt_count(gallery.total)} "

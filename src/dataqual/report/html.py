@@ -6,6 +6,9 @@ Galleries read only the flagged rows' images (see :mod:`dataqual.report.images`)
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
@@ -39,9 +42,14 @@ from dataqual.report.sections import (
 )
 from dataqual.spec import DatasetSpec
 
-__all__ = ["png_data_uri", "render_report", "write_report"]
+__all__ = ["ReportInputs", "png_data_uri", "render_report", "report_css", "write_report"]
 
-CSS = (files("dataqual.report") / "report.css").read_text(encoding="utf-8")
+
+@functools.cache
+def report_css() -> str:
+    """The page's style sheet (read once, on first use)."""
+    return (files("dataqual.report") / "report.css").read_text(encoding="utf-8")
+
 
 _NAV = (
     ("summary", "Summary"),
@@ -54,21 +62,39 @@ _NAV = (
 )
 
 
+@dataclass(frozen=True)
+class ReportInputs:
+    """What a report shows: the run summary (the keys of ``validation.json``), the findings,
+    the raw profile, where the quarantined and stored images are, the artefacts, the dataset
+    spec, the label review queue and the cap on images per finding type."""
+
+    summary: Mapping[str, Any]
+    findings: pd.DataFrame | None
+    raw_profile: Profile | None
+    quarantine: Path | None
+    shards: Path | None
+    artefacts: Mapping[str, str | None]
+    spec: DatasetSpec
+    label_issues: pd.DataFrame | None = None
+    cap: int = DEFAULT_CAP
+
+
 def write_report(
     path: Path,
     *,
-    summary: dict[str, Any],
+    summary: Mapping[str, Any],
     findings: pd.DataFrame,
     raw_profile: Profile | None,
     quarantine: Path | None,
     shards: Path | None,
-    artefacts: dict[str, str | None],
+    artefacts: Mapping[str, str | None],
     spec: DatasetSpec,
     label_issues: pd.DataFrame | Path | None = None,
     cap: int = DEFAULT_CAP,
 ) -> Path:
     """Write the run's HTML report to ``path`` (atomically) and return it.
 
+    ``summary`` is the run summary as a mapping with the keys of ``validation.json``.
     ``label_issues`` is the review queue (a table or its Parquet file); when omitted, the
     ``label_issues`` artefact beside ``path`` is read if it was written. ``cap`` bounds the
     images shown per finding type and the rows shown of the review queue.
@@ -78,79 +104,64 @@ def write_report(
         label_issues = path.parent / str(artefacts["label_issues"])
     if isinstance(label_issues, str | Path):
         label_issues = pd.read_parquet(label_issues) if Path(label_issues).is_file() else None
-    page = render_report(
-        summary=summary,
-        findings=findings,
-        raw_profile=raw_profile,
-        quarantine=quarantine,
-        shards=shards,
-        artefacts=artefacts,
-        spec=spec,
-        label_issues=label_issues,
-        cap=cap,
-    )
+    inputs = ReportInputs(summary, findings, raw_profile, quarantine, shards, artefacts, spec)
+    page = render_report(replace(inputs, label_issues=label_issues, cap=cap))
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return path
 
 
-def render_report(
-    *,
-    summary: dict[str, Any],
-    findings: pd.DataFrame | None,
-    raw_profile: Profile | None,
-    quarantine: Path | None,
-    shards: Path | None,
-    artefacts: dict[str, str | None],
-    spec: DatasetSpec,
-    label_issues: pd.DataFrame | None = None,
-    cap: int = DEFAULT_CAP,
-) -> str:
+def render_report(inputs: ReportInputs) -> str:
     """The report page as a string (see :func:`write_report`)."""
-    findings = findings if findings is not None else pd.DataFrame()
+    summary, spec = inputs.summary, inputs.spec
+    findings = inputs.findings if inputs.findings is not None else pd.DataFrame()
+    raw_profile, label_issues = inputs.raw_profile, inputs.label_issues
     profile = raw_profile.table if raw_profile is not None else None
-    galleries = plan_galleries(findings, profile, cap)
-    queue = label_queue(label_issues, cap)
+    galleries = plan_galleries(findings, profile, inputs.cap)
+    queue = label_queue(label_issues, inputs.cap)
     wanted: set[str] = set().union(*(g.ids() for g in galleries))
     if queue is not None:
         wanted |= set(queue["id"].astype(str))
     shape = raw_profile.shape if raw_profile is not None else tuple(spec.shape)
-    images = fetch_images(wanted, quarantine=quarantine, shards=shards, shape=shape)
+    images = fetch_images(wanted, quarantine=inputs.quarantine, shards=inputs.shards, shape=shape)
     info = row_info(wanted, profile, label_issues)
     thumbs = _repair_thumbs(galleries, raw_profile, findings)
     descriptions = {str(c.get("name")): str(c.get("description", "")) for c in all_checks(summary)}
     tiles = "".join(
         render_gallery(g, images, info, thumbs, descriptions.get(g.check, "")) for g in galleries
     )
+    gallery_body = (
+        f'<div class="galleries">{tiles}</div>'
+        if tiles
+        else '<p class="muted">No row was flagged.</p>'
+    )
     sections = [
         summary_section(summary, findings, galleries, label_issues),
         findings_section(findings, galleries, descriptions),
         charts_section(raw_profile, summary, spec),
         label_section(label_issues, queue, images),
-        section(
-            "galleries",
-            "Flagged images by finding type",
-            f'<div class="galleries">{tiles}</div>'
-            if tiles
-            else '<p class="muted">No row was flagged.</p>',
-        ),
+        section("galleries", "Flagged images by finding type", gallery_body),
         checks_section(summary),
-        artefacts_section(artefacts),
+        artefacts_section(inputs.artefacts),
     ]
+    return _page(summary, str(summary.get("dataset") or spec.name), "".join(sections))
+
+
+def _page(summary: Mapping[str, Any], name: str, body: str) -> str:
+    """The whole HTML document around the sections."""
     ok = bool(summary.get("success"))
-    name = summary.get("dataset") or spec.name
     nav = "".join(f'<a href="#{anchor}">{text}</a>' for anchor, text in _NAV)
     generated = datetime.now(UTC).isoformat(timespec="seconds")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <title>dataqual report: {esc(name)} ({"passed" if ok else "failed validation"})</title>
-<link rel="icon" href="data:,"><style>{CSS}</style></head><body>
+<link rel="icon" href="data:,"><style>{report_css()}</style></head><body>
 <header class="top"><h1>dataqual report · {esc(name)}</h1>
 <div class="src">{esc(summary.get("source", ""))} · format {esc(summary.get("format", ""))}</div>
 </header>
 <nav>{nav}</nav>
-<main>{"".join(sections)}</main>
+<main>{body}</main>
 <footer>Generated {esc(generated)} by dataqual {esc(__version__)}.
 Self-contained: images are inline and the page loads nothing from the network.</footer>
 </body></html>

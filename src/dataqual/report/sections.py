@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -181,6 +181,37 @@ def findings_section(
     )
 
 
+class _Hist(NamedTuple):
+    """One histogram of a raw profile column (values from 0 to ``hi``)."""
+
+    column: str
+    hi: float
+    title: str
+    x_label: str
+    x_fmt: Callable[[float], str]
+    x_ticks: tuple[float, ...] | None
+
+
+_HISTOGRAMS = (
+    _Hist(
+        "mean",
+        255,
+        "Mean intensity per image (share of rows)",
+        "mean pixel value (0–255)",
+        lambda v: f"{v:.0f}",
+        (0, 64, 128, 192, 255),
+    ),
+    _Hist(
+        "ink_fraction",
+        1,
+        "Ink fraction per image (share of rows)",
+        "fraction of pixels above 127",
+        lambda v: f"{v:.2f}",
+        None,
+    ),
+)
+
+
 def _label_key(value: Any) -> str:
     return "missing" if pd.isna(value) else str(int(value))
 
@@ -210,27 +241,18 @@ def charts_section(
             bar_chart(cats, series, title=f"Class distribution · {split}", x_label="label")
         )
     by_split = {s: (split_col == s).to_numpy() for s in splits}
-    charts.append(
-        histogram(
-            {s: table["mean"].to_numpy()[m] for s, m in by_split.items()},
-            lo=0,
-            hi=255,
-            title="Mean intensity per image (share of rows)",
-            x_label="mean pixel value (0–255)",
-            x_fmt=lambda v: f"{v:.0f}",
-            x_ticks=(0, 64, 128, 192, 255),
+    for column, hi, title, x_label, x_fmt, x_ticks in _HISTOGRAMS:
+        charts.append(
+            histogram(
+                {s: table[column].to_numpy()[m] for s, m in by_split.items()},
+                lo=0,
+                hi=hi,
+                title=title,
+                x_label=x_label,
+                x_fmt=x_fmt,
+                x_ticks=x_ticks,
+            )
         )
-    )
-    charts.append(
-        histogram(
-            {s: table["ink_fraction"].to_numpy()[m] for s, m in by_split.items()},
-            lo=0,
-            hi=1,
-            title="Ink fraction per image (share of rows)",
-            x_label="fraction of pixels above 127",
-            x_fmt=lambda v: f"{v:.2f}",
-        )
-    )
     body = (
         '<p class="muted">Every row as read, before cleaning; “kept” counts the rows written '
         "to the shards. Hover a bar for its value.</p>"

@@ -1,0 +1,3 @@
+"""Store: Parquet shards, the quarantine table and the manifest of a cleaned dataset."""
+
+__all__: list[str] = []

@@ -23,7 +23,7 @@ from dataqual.files import atomic_path, sha256_file
 from dataqual.imageset import DEFAULT_BATCH_ROWS, ImageBatch, ImageSource
 from dataqual.store.manifest import Manifest, ShardEntry, SplitEntry
 from dataqual.store.schema import batch_to_table, shard_schema
-from dataqual.streams import WORKERS, prefetch
+from dataqual.streams import default_workers, prefetch
 
 __all__ = ["DEFAULT_SHARD_ROWS", "QUARANTINE_SCHEMA", "StoreResult", "write_dataset"]
 
@@ -58,16 +58,11 @@ class StoreResult:
     quarantine_path: Path
 
 
-#: Threads encoding shards. One core is left to the thread that feeds them, and in a
-#: pipeline run to the validation of the cleaned data, which runs beside the store pass.
-SHARD_WORKERS = max(1, WORKERS - 1)
-
-
 class _ShardPool:
     """Encodes and writes shards on background threads (zstd and Parquet encoding release
     the GIL), with at most that many shards in flight so memory stays bounded."""
 
-    def __init__(self, workers: int = SHARD_WORKERS) -> None:
+    def __init__(self, workers: int) -> None:
         self._pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="dataqual-shard")
         self._in_flight: deque[Future[tuple[str, dict[int, int]]]] = deque()
         self._limit = max(1, workers)
@@ -151,58 +146,20 @@ def _kept_batches(
         yield batch, plan.rows_for(batch.ids)
 
 
-def write_dataset(
-    source: ImageSource,
-    plan: CleaningPlan,
-    out_dir: Path,
-    *,
-    quarantine_path: Path,
-    shard_rows: int = DEFAULT_SHARD_ROWS,
-    batch_rows: int = DEFAULT_BATCH_ROWS,
-) -> StoreResult:
-    """Stream the source again, write kept rows (repairs applied) as shards and removed
-    rows to quarantine. Returns the manifest, without lineage (the pipeline adds it)."""
-    h, w = source.shape
-    schema = shard_schema(h, w)
-    out_dir = Path(out_dir)
-    writers: dict[str, _SplitWriter] = {}
-    q_schema = QUARANTINE_SCHEMA(h, w)
-    quarantined = 0
-    with (
-        _ShardPool() as pool,
-        atomic_path(quarantine_path) as q_tmp,
-        pq.ParquetWriter(q_tmp, q_schema, compression=COMPRESSION) as qw,
-    ):
-        for batch, rows in _kept_batches(source, plan, batch_rows):
-            writer = writers.setdefault(
-                batch.split, _SplitWriter(out_dir, batch.split, schema, shard_rows, pool)
-            )
-            removed = plan.remove[rows]
-            if removed.any():
-                gone = batch.take(removed)
-                reasons = plan.reasons.reindex(gone.ids)
-                details = plan.details.reindex(gone.ids)
-                labels = pa.array(gone.labels, pa.int64(), mask=gone.labels < 0)
-                qtable = batch_to_table(
-                    replace(gone, labels=np.where(gone.labels < 0, 0, gone.labels))
-                )
-                qtable = qtable.set_column(2, q_schema.field("label"), labels)
-                qtable = qtable.append_column(
-                    q_schema.field("reasons"), pa.array(reasons.tolist(), pa.list_(pa.string()))
-                )
-                qtable = qtable.append_column(
-                    q_schema.field("details"), pa.array(details.tolist(), pa.list_(pa.string()))
-                )
-                qw.write_table(qtable.replace_schema_metadata(q_schema.metadata))
-                quarantined += len(gone)
-            kept = batch.take(~removed) if removed.any() else batch
-            inverted = plan.invert[rows][~removed]
-            writer.add(batch_to_table(apply_repairs(kept, inverted)))
-        for writer in writers.values():
-            writer.flush()
-        pool.close()
+def _quarantine_table(gone: ImageBatch, plan: CleaningPlan, q_schema: pa.Schema) -> pa.Table:
+    """Removed rows with their reasons and details; a missing label is null."""
+    labels = pa.array(gone.labels, pa.int64(), mask=gone.labels < 0)
+    table = batch_to_table(replace(gone, labels=np.where(gone.labels < 0, 0, gone.labels)))
+    table = table.set_column(2, q_schema.field("label"), labels)
+    for name in ("reasons", "details"):
+        values = getattr(plan, name).reindex(gone.ids).tolist()
+        table = table.append_column(q_schema.field(name), pa.array(values, pa.list_(pa.string())))
+    return table.replace_schema_metadata(q_schema.metadata)
+
+
+def _manifest(h: int, w: int, writers: dict[str, _SplitWriter]) -> Manifest:
     written = {name: wr.entries() for name, wr in writers.items()}
-    manifest = Manifest(
+    return Manifest(
         height=h,
         width=w,
         splits={
@@ -214,6 +171,51 @@ def write_dataset(
         },
         shards=[s for shards, _ in written.values() for s in shards],
     )
+
+
+def write_dataset(
+    source: ImageSource,
+    plan: CleaningPlan,
+    out_dir: Path,
+    *,
+    quarantine_path: Path,
+    shard_rows: int = DEFAULT_SHARD_ROWS,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    workers: int | None = None,
+) -> StoreResult:
+    """Stream the source again, write kept rows (repairs applied) as shards and removed
+    rows to quarantine. Returns the manifest, without lineage (the pipeline adds it).
+
+    ``workers`` (default :func:`dataqual.streams.default_workers`) is the run's thread
+    budget; shards are encoded on all but one of them, which is left to the thread that
+    feeds them (and, in a pipeline run, to validating the cleaned data beside this pass).
+    """
+    h, w = source.shape
+    schema = shard_schema(h, w)
+    out_dir = Path(out_dir)
+    writers: dict[str, _SplitWriter] = {}
+    q_schema = QUARANTINE_SCHEMA(h, w)
+    quarantined = 0
+    threads = max(1, (default_workers() if workers is None else workers) - 1)
+    with (
+        _ShardPool(threads) as pool,
+        atomic_path(quarantine_path) as q_tmp,
+        pq.ParquetWriter(q_tmp, q_schema, compression=COMPRESSION) as qw,
+    ):
+        for batch, rows in _kept_batches(source, plan, batch_rows):
+            writer = writers.setdefault(
+                batch.split, _SplitWriter(out_dir, batch.split, schema, shard_rows, pool)
+            )
+            removed = plan.remove[rows]
+            if removed.any():
+                qw.write_table(_quarantine_table(batch.take(removed), plan, q_schema))
+                quarantined += int(removed.sum())
+            kept = batch.take(~removed) if removed.any() else batch
+            writer.add(batch_to_table(apply_repairs(kept, plan.repairs_at(rows[~removed]))))
+        for writer in writers.values():
+            writer.flush()
+        pool.close()
+    manifest = _manifest(h, w, writers)
     log.info(
         "stored %d rows in %d shards, quarantined %d",
         sum(s.rows for s in manifest.shards),
@@ -221,7 +223,5 @@ def write_dataset(
         quarantined,
     )
     return StoreResult(
-        manifest=manifest,
-        quarantine_rows=quarantined,
-        quarantine_path=Path(quarantine_path),
+        manifest=manifest, quarantine_rows=quarantined, quarantine_path=Path(quarantine_path)
     )

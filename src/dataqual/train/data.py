@@ -10,7 +10,6 @@ TensorFlow); the ``tf.data`` form adds prefetching on the TensorFlow backend.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,26 +22,25 @@ from dataqual.store.schema import table_images
 __all__ = ["ShardDataset"]
 
 
-@dataclass(frozen=True)
 class ShardDataset:
-    """One split of a shard folder, readable as a stream of (images, labels) batches."""
+    """One split of a shard folder, readable as a stream of (images, labels) batches.
 
-    folder: Path
-    split: str
-    read_rows: int = 16_384
-    shuffle_window: int = 4
+    ``read_rows`` is the size of the record batches read from a shard; shuffling permutes
+    rows inside windows of ``shuffle_window`` of them.
+    """
 
-    def __post_init__(self) -> None:
-        manifest = Manifest.load(self.folder)
-        if self.split not in manifest.splits:
+    def __init__(
+        self, folder: Path, split: str, *, read_rows: int = 16_384, shuffle_window: int = 4
+    ) -> None:
+        self.folder = Path(folder)
+        self.split = split
+        self.read_rows = read_rows
+        self.shuffle_window = shuffle_window
+        self.manifest = Manifest.load(self.folder)
+        if split not in self.manifest.splits:
             raise ConfigError(
-                f"{self.folder}: no split {self.split!r}; splits are {sorted(manifest.splits)}"
+                f"{self.folder}: no split {split!r}; splits are {sorted(self.manifest.splits)}"
             )
-        object.__setattr__(self, "_manifest", manifest)
-
-    @property
-    def manifest(self) -> Manifest:
-        return self._manifest  # type: ignore[attr-defined]
 
     @property
     def rows(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +81,6 @@ def train_from_shards(
     evaluation = ShardDataset(Path(shards), config.eval_split)
     if train.rows == 0:
         raise ConfigError(f"{shards}: the {config.train_split!r} split is empty")
-    import keras
-
     device = device_summary()
     model = build_reference_model(
         train.features,
@@ -89,8 +88,38 @@ def train_from_shards(
         learning_rate=config.learning_rate,
         seed=config.seed,
     )
+    fit = _fit(model, train, config, device["backend"])
+    truth, pred = _predict(model, evaluation)
+    metrics = {
+        **_metrics(truth, pred, fit, (train.rows, evaluation.rows), config),
+        "forced": not validation_passed,
+        **device,
+    }
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_path = _save_model(model, out_dir / "model.keras")
+    metrics_path = write_json(out_dir / "metrics.json", metrics)
+    log.info("trained %d epochs: test accuracy %.4f", config.epochs, metrics["test_accuracy"] or 0)
+    return TrainResult(metrics_path=metrics_path, model_path=model_path, metrics=metrics)
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """What fitting measured: the last epoch's loss and accuracy, and its timings."""
+
+    loss: float
+    accuracy: float
+    seconds: float
+    epoch_seconds: list[float]
+    input_pipeline: str
+
+
+def _fit(model: Any, train: ShardDataset, config: TrainConfig, backend: str) -> _Fit:
+    """Fit ``model`` on the train split with tf.data or NumPy batches (see ``TrainConfig``)."""
+    from dataqual.train.callbacks import EpochTimer
+
     use_tf = config.input_pipeline == "tf" or (
-        config.input_pipeline == "auto" and device["backend"] == "tensorflow"
+        config.input_pipeline == "auto" and backend == "tensorflow"
     )
     if use_tf:
         data = train.to_tf(config.batch_size, shuffle=True, seed=config.seed)
@@ -98,62 +127,63 @@ def train_from_shards(
     else:
         data = train.epochs(config.batch_size, seed=config.seed)
         fit_kwargs = {"steps_per_epoch": train.steps(config.batch_size), "shuffle": False}
-    timer = _EpochTimer()
+    timer = EpochTimer()
     started = time.perf_counter()
     history = model.fit(data, epochs=config.epochs, verbose=0, callbacks=[timer], **fit_kwargs)
-    train_seconds = time.perf_counter() - started
+    return _Fit(
+        loss=float(history.history["loss"][-1]),
+        accuracy=float(history.history["accuracy"][-1]),
+        seconds=time.perf_counter() - started,
+        epoch_seconds=timer.durations,
+        input_pipeline="tf.data" if use_tf else "numpy",
+    )
+
+
+def _predict(model: Any, evaluation: ShardDataset) -> tuple[np.ndarray, np.ndarray]:
+    """True and predicted labels of the eval split."""
     y_true, y_pred = [], []
     for x, y in evaluation.batches(1024):
         y_pred.append(np.argmax(model.predict_on_batch(x), axis=1))
         y_true.append(y)
     truth = np.concatenate(y_true) if y_true else np.zeros(0, np.int64)
     pred = np.concatenate(y_pred) if y_pred else np.zeros(0, np.int64)
+    return truth, pred
+
+
+def _metrics(
+    truth: np.ndarray,
+    pred: np.ndarray,
+    fit: _Fit,
+    rows: tuple[int, int],
+    config: TrainConfig,
+) -> dict[str, Any]:
+    """The metrics of ``metrics.json`` from the fit, the predictions and the (train, eval)
+    row counts."""
+    train_rows, test_rows = rows
     per_class = {str(c): float(np.mean(pred[truth == c] == c)) for c in np.unique(truth)}
     # Throughput over epochs after the first, which pays for tracing and warm-up.
-    steady = timer.durations[1:] or timer.durations
-    metrics = {
+    steady = fit.epoch_seconds[1:] or fit.epoch_seconds
+    return {
         "test_accuracy": float(np.mean(pred == truth)) if len(truth) else None,
         "epochs": config.epochs,
-        "images_per_second": float(train.rows * len(steady) / sum(steady)) if sum(steady) else None,
+        "images_per_second": float(train_rows * len(steady) / sum(steady)) if sum(steady) else None,
         "per_class_accuracy": per_class,
-        "train_rows": train.rows,
-        "test_rows": evaluation.rows,
-        "train_seconds": train_seconds,
-        "epoch_seconds": timer.durations,
-        "final_train_loss": float(history.history["loss"][-1]),
-        "final_train_accuracy": float(history.history["accuracy"][-1]),
+        "train_rows": train_rows,
+        "test_rows": test_rows,
+        "train_seconds": fit.seconds,
+        "epoch_seconds": fit.epoch_seconds,
+        "final_train_loss": fit.loss,
+        "final_train_accuracy": fit.accuracy,
         "batch_size": config.batch_size,
-        "input_pipeline": "tf.data" if use_tf else "numpy",
-        "forced": not validation_passed,
-        **device,
+        "input_pipeline": fit.input_pipeline,
     }
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model_path = out_dir / "model.keras"
-    with atomic_path(model_path) as tmp:
+
+
+def _save_model(model: Any, path: Path) -> Path:
+    """Save ``model`` atomically (Keras insists on the ``.keras`` suffix)."""
+    import keras
+
+    with atomic_path(path) as tmp:
         keras.saving.save_model(model, tmp.with_suffix(".keras"))
         tmp.with_suffix(".keras").replace(tmp)
-    metrics_path = write_json(out_dir / "metrics.json", metrics)
-    log.info("trained %d epochs: test accuracy %.4f", config.epochs, metrics["test_accuracy"] or 0)
-    return TrainResult(metrics_path=metrics_path, model_path=model_path, metrics=metrics)
-
-
-class _EpochTimer:
-    """A Keras callback recording wall time per epoch (built lazily to keep keras import local)."""
-
-    def __new__(cls) -> Any:
-        import keras
-
-        class Timer(keras.callbacks.Callback):
-            def __init__(self) -> None:
-                super().__init__()
-                self.durations: list[float] = []
-                self._t = 0.0
-
-            def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-                self._t = time.perf_counter()
-
-            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-                self.durations.append(time.perf_counter() - self._t)
-
-        return Timer()
+    return path

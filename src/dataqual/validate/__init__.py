@@ -10,13 +10,14 @@ from typing import Any
 
 import pandas as pd
 
-from dataqual.checks.analysis import Analyser, AnalysisContext
-from dataqual.checks.drift import reference_partitions
+from dataqual.checks.analysis import Analysis, AnalysisContext
+from dataqual.checks.base import CheckResult
+from dataqual.checks.registry import Analyser, get_analyser
 from dataqual.profile import Profile
 from dataqual.spec import DatasetSpec
 from dataqual.validate.gx_engine import GxValidator
 from dataqual.validate.report import FINDINGS_COLUMNS, ValidationReport
-from dataqual.validate.suites import Suite, default_suites_dir, load_suites
+from dataqual.validate.suites import Suite, analyser_settings, default_suites_dir, load_suites
 from dataqual.validate.thresholds import Thresholds, merge_rules, robust_thresholds
 
 __all__ = [
@@ -24,24 +25,14 @@ __all__ = [
     "GxValidator",
     "Suite",
     "ValidationReport",
-    "default_analysers",
     "default_suites_dir",
     "load_suites",
+    "run_analysers",
     "split_parameters",
     "validate_profile",
 ]
 
 log = logging.getLogger(__name__)
-
-
-def default_analysers() -> list[Analyser]:
-    """Every analyser dataqual has, in the order they run; a run uses those its suites name."""
-    from dataqual.checks.drift import ClassBalance, Drift
-    from dataqual.checks.duplicates import ExactDuplicates
-    from dataqual.checks.label_issues import LabelIssues
-    from dataqual.checks.near_duplicates import NearDuplicates
-
-    return [ExactDuplicates(), NearDuplicates(), LabelIssues(), Drift(), ClassBalance()]
 
 
 def split_parameters(
@@ -64,6 +55,35 @@ def split_parameters(
     }
 
 
+def run_analysers(
+    profile: Profile,
+    suites: Sequence[Suite],
+    *,
+    stage: str,
+    spec: DatasetSpec,
+    analysers: Sequence[Analyser] | None = None,
+    reference: Profile | None = None,
+) -> tuple[Profile, Analysis]:
+    """Run each analyser the suites turn on (or ``analysers``), in the registry's order, with
+    its typed settings; returns the profile with their columns added (a new object) and
+    everything they found."""
+    settings = analyser_settings(suites)
+    if analysers is None:
+        analysers = [get_analyser(name)() for name in settings]
+    table = profile.table.copy(deep=False)
+    found = Analysis()
+    for analyser in analysers:
+        context = AnalysisContext(
+            stage=stage, spec=spec, settings=settings.get(analyser.name), reference=reference
+        )
+        analysis = analyser.run(replace(profile, table=table), context)
+        for column, values in analysis.columns.items():
+            table[column] = values
+        found.results.extend(analysis.results)
+        found.artefacts.update(analysis.artefacts)
+    return replace(profile, table=table), found
+
+
 def validate_profile(
     profile: Profile,
     *,
@@ -83,62 +103,25 @@ def validate_profile(
     ``raw_rows`` are the rows per split before cleaning (defaults to this profile's counts);
     ``thresholds`` are the robust bounds to judge by (default: derived from this profile —
     pass the raw report's ``thresholds`` when validating cleaned data). ``analysers``
-    default to those named in the suites' ``meta.dataqual.analysers``. ``splits`` are the
+    default to those the suites turn on in ``meta.dataqual.analysers``. ``splits`` are the
     splits to judge, also when they hold no row (every split that was read or declared: a
     split that cleaning empties, or that is missing, must fail rather than go unjudged);
     default: the splits present in the profile.
     """
     suites = list(suites) if suites is not None else load_suites()
-    settings: dict[str, dict[str, Any]] = {}
-    for suite in suites:
-        settings.update(suite.meta.analysers)
-    if analysers is None:  # the suites say which analysers compute the columns they check
-        analysers = [a for a in default_analysers() if a.name in settings]
-    table = profile.table.copy(deep=False)
-    results = []
-    artefacts = {}
-    for analyser in analysers:
-        context = AnalysisContext(
-            stage=stage, spec=spec, settings=settings.get(analyser.name, {}), reference=reference
-        )
-        analysis = analyser.analyse(replace(profile, table=table), context)
-        for column, values in analysis.columns.items():
-            table[column] = values
-        results.extend(analysis.results)
-        artefacts.update(analysis.artefacts)
-    enriched = replace(profile, table=table)
+    enriched, found = run_analysers(
+        profile, suites, stage=stage, spec=spec, analysers=analysers, reference=reference
+    )
+    table = enriched.table
     if thresholds is None:
         rules = merge_rules(s.meta.thresholds for s in suites)
         thresholds = robust_thresholds(table, rules, profile.shape)
     present = {str(k): int(v) for k, v in table["split"].value_counts().items()}
     judged = list(splits) if splits is not None else enriched.splits
     raw_rows = {s: 0 for s in judged} | (raw_rows or present)
-
-    def run(frame: pd.DataFrame, group: list[Suite], split: str | None, row_level: bool) -> None:
-        if not group:
-            return
-        partitions, why = reference_partitions(reference, split, list(spec.classes), frame)
-        params = split_parameters(spec, split, profile.shape, raw_rows) | thresholds.values
-        results.extend(
-            validator.validate(
-                frame,
-                group,
-                stage=stage,
-                split=split,
-                parameters=params | partitions,
-                row_level=row_level,
-                notes=thresholds.notes | why,
-            )
-        )
-
-    # One GX run per scope with every suite folded in (GX's cost is per run and per
-    # expectation). Row-level expectations do not depend on the split: one run over all rows.
-    # Aggregate ones (row counts, classes present) run per split, on just the rows of it.
-    run(table, suites, None, True)
-    run(table, [s for s in suites if s.meta.scope == "dataset"], None, False)
-    per_split = [s for s in suites if s.meta.scope == "split"]
-    for split in judged if per_split else []:
-        run(enriched.split(split).reset_index(drop=True), per_split, split, False)
+    results = found.results + _run_suites(
+        enriched, suites, judged, stage, spec, validator, raw_rows, thresholds
+    )
     log.info(
         "%s validation: %d checks, %d failed",
         stage,
@@ -146,5 +129,45 @@ def validate_profile(
         sum(not r.success for r in results),
     )
     return enriched, ValidationReport(
-        stage=stage, results=results, artefacts=artefacts, thresholds=thresholds
+        stage=stage, results=results, artefacts=found.artefacts, thresholds=thresholds
     )
+
+
+def _run_suites(
+    enriched: Profile,
+    suites: list[Suite],
+    judged: list[str],
+    stage: str,
+    spec: DatasetSpec,
+    validator: GxValidator,
+    raw_rows: dict[str, int],
+    thresholds: Thresholds,
+) -> list[CheckResult]:
+    """GX results of every suite: one GX run per scope with every suite folded in (GX's cost
+    is per run and per expectation). Row-level expectations do not depend on the split: one
+    run over all rows. Aggregate ones (row counts, classes present) run per split, on just
+    the rows of it."""
+    results: list[CheckResult] = []
+
+    def run(frame: pd.DataFrame, group: list[Suite], split: str | None, row_level: bool) -> None:
+        if not group:
+            return
+        params = split_parameters(spec, split, enriched.shape, raw_rows) | thresholds.values
+        results.extend(
+            validator.validate(
+                frame,
+                group,
+                stage=stage,
+                split=split,
+                parameters=params,
+                row_level=row_level,
+                notes=thresholds.notes,
+            )
+        )
+
+    run(enriched.table, suites, None, True)
+    run(enriched.table, [s for s in suites if s.meta.scope == "dataset"], None, False)
+    per_split = [s for s in suites if s.meta.scope == "split"]
+    for split in judged if per_split else []:
+        run(enriched.split(split).reset_index(drop=True), per_split, split, False)
+    return results

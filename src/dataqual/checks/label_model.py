@@ -1,0 +1,222 @@
+"""The out-of-fold model of the label audit, and the audit's settings.
+
+``class_knn`` (the default) is a class-conditional nearest-neighbour kernel on deskewed,
+PCA-reduced thumbnails; ``logistic`` is multinomial logistic regression. Both give every row
+class probabilities from a model fitted on the other folds (see
+:mod:`dataqual.checks.label_issues`).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from dataqual.checks.registry import AnalyserSettings, Stage
+
+__all__ = ["MODELS", "LabelIssuesSettings", "deskew_thumbnails", "out_of_fold_probabilities"]
+
+_FilterBy = Literal[
+    "both",
+    "prune_by_class",
+    "prune_by_noise_rate",
+    "confident_learning",
+    "predicted_neq_given",
+    "low_normalized_margin",
+    "low_self_confidence",
+]
+
+
+class LabelIssuesSettings(AnalyserSettings):
+    """Settings of the ``label_issues`` analyser (MNIST measurements: docs/quality.md)."""
+
+    stages: tuple[Stage, ...] = Field(
+        ("raw",), description="Stages audited; the audit is slow and cleaning keeps flagged rows."
+    )
+    model: Literal["class_knn", "logistic"] = Field(
+        "class_knn", description="Out-of-fold probability model."
+    )
+    folds: int = Field(5, ge=2, le=100, description="K of the stratified K-fold split.")
+    deskew: bool = Field(True, description="Straighten slanted digits first (+0.4 % on MNIST).")
+    pca_components: int = Field(50, ge=0, description="PCA components of the thumbnails (0: none).")
+    neighbours: int = Field(10, ge=1, le=1000, description="class_knn: training rows per class.")
+    bandwidth: float | Literal["auto"] = Field(
+        "auto", description="class_knn: relative kernel width, or 'auto' (least log loss)."
+    )
+    max_iter: int = Field(300, ge=1, description="logistic: solver iterations.")
+    filter_by: _FilterBy = Field("both", description="cleanlab.filter.find_label_issues filter_by.")
+    frac_noise: float = Field(
+        1.0, gt=0, le=1, description="cleanlab.filter.find_label_issues frac_noise."
+    )
+    score_method: Literal["self_confidence", "normalized_margin", "confidence_weighted_entropy"] = (
+        Field("self_confidence", description="cleanlab.rank.get_label_quality_scores method.")
+    )
+    max_quality: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="A flag also needs a label quality score at most this (0.001 finds only "
+        "38 % of planted flips).",
+    )
+    queue_fraction: float = Field(
+        0.01, ge=0, le=1, description="The review queue holds at least this share of scored rows."
+    )
+    min_rows: int = Field(20, ge=2, description="Fewer labelled rows than this: no audit.")
+    min_oof_accuracy: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Out-of-fold accuracy below this is a label_accuracy error (shuffled labels "
+        "score about 1/classes).",
+    )
+    seed: int = Field(0, ge=0, description="Seed of the folds and the PCA.")
+
+    @field_validator("bandwidth", mode="before")
+    @classmethod
+    def _auto_or_positive(cls, value: Any) -> Any:
+        if value == "auto" or (
+            isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+        ):
+            return value
+        raise ValueError(f"{value!r} is not 'auto' or a positive number")
+
+
+#: Candidate relative bandwidths for ``bandwidth: auto``.
+_SCALES = np.geomspace(0.1, 1.0, 11)
+_TINY = 1e-12
+
+Folds = list[tuple[np.ndarray, np.ndarray]]
+
+
+def deskew_thumbnails(thumbs: np.ndarray) -> np.ndarray:
+    """Square thumbnails sheared so that each digit's main axis is vertical and centred.
+
+    The shear comes from the image moments (covariance of row and column over the row
+    variance), the classic MNIST deskew; one vectorised bilinear resampling of all images.
+    """
+    from scipy import ndimage
+
+    n = len(thumbs)
+    side = math.isqrt(thumbs.shape[1]) if n else 0
+    if n == 0:
+        return np.asarray(thumbs, np.uint8)
+    img = np.asarray(thumbs, np.float32).reshape(n, side, side)
+    r = np.arange(side, dtype=np.float32)
+    total = img.sum(axis=(1, 2)) + 1e-6
+    cy = img.sum(axis=2) @ r / total
+    cx = img.sum(axis=1) @ r / total
+    dy = r[None, :] - cy[:, None]
+    dx = r[None, :] - cx[:, None]
+    var_y = np.einsum("nij,ni->n", img, dy**2) / total
+    cov = np.einsum("nij,ni,nj->n", img, dy, dx) / total
+    shear = cov / np.maximum(var_y, 1e-6)
+    centre = (side - 1) / 2
+    rows, cols = np.meshgrid(r, r, indexing="ij")
+    src_r = rows[None] + (cy - centre)[:, None, None]
+    src_c = cols[None] + shear[:, None, None] * (rows[None] - centre) + (cx - centre)[:, None, None]
+    index = np.broadcast_to(np.arange(n, dtype=np.float32)[:, None, None], (n, side, side))
+    out = ndimage.map_coordinates(img, [index, src_r, src_c], order=1, mode="constant")
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8).reshape(n, -1)
+
+
+def _class_knn(
+    features: np.ndarray,
+    codes: np.ndarray,
+    folds: Folds,
+    n_classes: int,
+    settings: LabelIssuesSettings,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    from sklearn.neighbors import NearestNeighbors
+
+    m = settings.neighbours
+    dist = np.full((len(codes), n_classes, m), np.inf, np.float32)
+    for train, test in folds:  # folds x classes model fits; each query is vectorised
+        for c in range(n_classes):
+            ref = train[codes[train] == c]
+            k = min(m, len(ref))
+            if k:
+                d, _ = (
+                    NearestNeighbors(n_neighbors=k, algorithm="brute")
+                    .fit(features[ref])
+                    .kneighbors(features[test])
+                )
+                dist[test, c, :k] = d
+    d2 = dist.astype(np.float64) ** 2
+    d0 = d2[:, :, 0].min(axis=1)
+    excess = (d2 - d0[:, None, None]) / np.maximum(d0, _TINY)[:, None, None]  # >= 0; inf if absent
+
+    def probs(scale: float) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            w = np.exp(-excess / (2 * scale**2)).sum(axis=2)
+        return w / w.sum(axis=1, keepdims=True)
+
+    if settings.bandwidth == "auto":
+        rows = np.arange(len(codes))
+        losses = [-np.log(np.maximum(probs(s)[rows, codes], _TINY)).mean() for s in _SCALES]
+        scale = float(_SCALES[int(np.argmin(losses))])
+    else:
+        scale = float(settings.bandwidth)
+    return probs(scale), {"bandwidth": round(scale, 4), "neighbours": m}
+
+
+def _logistic(
+    features: np.ndarray,
+    codes: np.ndarray,
+    folds: Folds,
+    n_classes: int,
+    settings: LabelIssuesSettings,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probs = np.zeros((len(codes), n_classes))
+    for train, test in folds:
+        seen = np.unique(codes[train])
+        if len(seen) < 2:
+            probs[np.ix_(test, seen)] = 1.0
+            continue
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=settings.max_iter))
+        model.fit(features[train], codes[train])
+        probs[np.ix_(test, seen)] = model.predict_proba(features[test])
+    return probs, {}
+
+
+#: Out-of-fold probability models by name: (features, class codes, folds, classes, settings).
+MODELS: dict[str, Callable[..., tuple[np.ndarray, dict[str, Any]]]] = {
+    "class_knn": _class_knn,
+    "logistic": _logistic,
+}
+
+
+def out_of_fold_probabilities(
+    thumbs: np.ndarray, codes: np.ndarray, n_classes: int, settings: LabelIssuesSettings
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Predicted class probabilities of every row from a model fitted on the other folds.
+
+    ``codes`` are class indices ``0..n_classes-1``; the folds are stratified and shuffled with
+    ``settings.seed``; K is reduced to the size of the largest class when that is smaller.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.model_selection import StratifiedKFold
+
+    s = settings
+    if s.deskew:
+        thumbs = deskew_thumbnails(thumbs)
+    features = np.asarray(thumbs, np.float32) / 255.0
+    components = min(s.pca_components, len(features) - 1, features.shape[1])
+    if components > 0:
+        with np.errstate(invalid="ignore", divide="ignore"):  # constant images: 0/0 variance ratio
+            pca = PCA(components, random_state=s.seed)
+            features = pca.fit_transform(features).astype(np.float32)
+    k = max(2, min(s.folds, int(np.bincount(codes).max())))
+    with warnings.catch_warnings():  # "least populated class has only n members" is expected
+        warnings.simplefilter("ignore", UserWarning)
+        splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=s.seed)
+        folds = list(splitter.split(features, codes))
+    probs, info = MODELS[s.model](features, codes, folds, n_classes, s)
+    return probs, {"model": s.model, "folds": k, "pca_components": components, **info}

@@ -1,0 +1,125 @@
+"""The artefact writers of a run: validation.json, findings, profile, Data Docs, report."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from dataqual import __version__
+from dataqual.checks.drift import MEAN_THUMBNAILS_ATTR, mean_thumbnails
+from dataqual.errors import ValidationFailed
+from dataqual.files import write_json
+from dataqual.recipe import Cleaned, Ingested, Validated
+from dataqual.store.shards import StoreResult
+from dataqual.summary import ARTEFACTS, Counts, RunSummary, SplitCounts
+from dataqual.train.trainer import TrainConfig
+from dataqual.validate import GxValidator
+from dataqual.workspace import Workspace
+
+__all__ = ["findings_with_actions", "train", "write_outputs"]
+
+log = logging.getLogger(__name__)
+
+#: Artefacts every finished run has.
+_ALWAYS = ("validation", "findings", "profile", "manifest", "quarantine")
+
+
+def write_outputs(
+    workspace: Workspace,
+    ingested: Ingested,
+    raw: Validated,
+    checked: Validated,
+    cleaned: Cleaned,
+    stored: StoreResult,
+) -> RunSummary:
+    """Write validation.json, findings, profile, Data Docs and the HTML report into the
+    staging folder; return the run's summary (training still ``skipped``). ``checked`` is
+    the validation of the ``cleaned`` data."""
+    summary = RunSummary.build(
+        raw.report,
+        checked.report,
+        dataset=ingested.spec.name,
+        source=ingested.description,
+        format=ingested.format,
+        counts=Counts(**cleaned.plan.counts),
+        splits={k: SplitCounts(**v.model_dump()) for k, v in stored.manifest.splits.items()},
+        started=workspace.started,
+        dataqual_version=__version__,
+    )
+    write_json(workspace.path("validation"), summary.validation_json())
+    findings = pd.concat([raw.report.findings(), checked.report.findings()], ignore_index=True)
+    findings = findings_with_actions(findings)
+    findings.to_parquet(workspace.path("findings"), index=False)
+    table = raw.profile.table.copy(deep=False)
+    table.attrs[MEAN_THUMBNAILS_ATTR] = mean_thumbnails(raw.profile)  # for mean-image drift
+    table.to_parquet(workspace.path("profile"), index=False)
+    artefacts: dict[str, str | None] = {k: ARTEFACTS[k] for k in _ALWAYS}
+    for name, frame in raw.report.artefacts.items():
+        if name in ARTEFACTS:
+            frame.to_parquet(workspace.path(name), index=False)
+            artefacts[name] = ARTEFACTS[name]
+    docs = GxValidator(workspace.data_docs).build_docs()
+    artefacts["data_docs"] = ARTEFACTS["data_docs"] if docs else None
+    artefacts["report"] = ARTEFACTS["report"]
+    summary = summary.model_copy(update={"artefacts": artefacts})
+    _write_report(workspace, ingested, raw, summary, findings)
+    return summary
+
+
+def _write_report(
+    workspace: Workspace,
+    ingested: Ingested,
+    raw: Validated,
+    summary: RunSummary,
+    findings: pd.DataFrame,
+) -> None:
+    from dataqual.report import write_report
+
+    artefacts = {k: v for k, v in summary.artefacts.items() if k != "report"}
+    write_report(
+        workspace.path("report"),
+        summary=summary.validation_json(),
+        findings=findings,
+        raw_profile=raw.profile,
+        quarantine=workspace.path("quarantine"),
+        shards=workspace.shards,
+        artefacts=artefacts,
+        spec=ingested.spec,
+    )
+
+
+def findings_with_actions(findings: pd.DataFrame) -> pd.DataFrame:
+    """Findings with the action actually taken: a removed row's other findings (repairs,
+    flags) did not happen on their own, so they carry the row's removal action."""
+    if findings.empty:
+        return findings.assign(action_taken=findings["action"])
+    raw = findings["stage"] == "raw"
+    removals = findings[raw & findings["action"].isin(["quarantine", "drop"])]
+    removal_of = dict(zip(removals["id"], removals["action"], strict=True))
+    removed = raw & findings["id"].isin(removal_of)
+    taken = findings["action"].astype(object).copy()
+    taken[removed] = findings.loc[removed, "id"].map(removal_of)
+    return findings.assign(action_taken=taken.astype("string"))
+
+
+def train(workspace: Workspace, config: TrainConfig, summary: RunSummary) -> RunSummary:
+    """Train the reference model from the stored shards and record how it went:
+    ``done``, ``forced`` (validation failed, ``force`` given) or ``refused``."""
+    from dataqual.train.trainer import train_from_shards
+
+    try:
+        train_from_shards(
+            workspace.shards,
+            workspace.path("metrics").parent,
+            config,
+            validation_passed=summary.success,
+        )
+    except ValidationFailed as exc:
+        log.warning("training refused: %s", exc)
+        return summary.model_copy(update={"training": "refused"})
+    model = str(Path(ARTEFACTS["metrics"]).parent / "model.keras")
+    artefacts = {**summary.artefacts, "metrics": ARTEFACTS["metrics"], "model": model}
+    training = "done" if summary.success else "forced"
+    return summary.model_copy(update={"training": training, "artefacts": artefacts})
