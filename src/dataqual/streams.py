@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from dataqual.imageset import DEFAULT_BATCH_ROWS, ImageBatch, ImageSource, SplitInfo
 
-__all__ = ["WORKERS", "MemoizedSource", "default_workers", "ordered_map", "prefetch"]
+__all__ = ["MAX_DEFAULT_WORKERS", "MemoizedSource", "default_workers", "ordered_map", "prefetch"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -33,9 +33,6 @@ def default_workers() -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(MAX_DEFAULT_WORKERS, cores or 1))
 
-
-# Deprecated: kept until every caller takes ``workers`` from the run's settings.
-WORKERS = min(4, default_workers())
 _DONE = object()
 
 

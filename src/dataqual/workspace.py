@@ -2,12 +2,14 @@
 
 A run writes everything into a hidden staging folder next to ``out`` and renames it to
 ``out`` only when every stage has succeeded, so a failed or interrupted run leaves nothing
-half-written. A :class:`Workspace` is a plain value (paths and a time), so any stage in any
-process can write into it.
+half-written. While it works it holds a lock beside ``out``, so a second run with the same
+``out`` is refused instead of racing it. A :class:`Workspace` is a plain value (paths and
+a time), so any stage in any process can write into it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
@@ -54,14 +56,52 @@ def preflight_output(config: RunConfig) -> Path:
     return check_output(config.out, overwrite=config.overwrite, inputs=config.inputs())
 
 
+#: Open lock files of the runs this process is writing, by staging folder.
+_LOCKS: dict[Path, tuple[int, Path]] = {}
+
+
+def _lock(out: Path) -> tuple[int, Path]:
+    """Hold ``.OUT.lock`` beside ``out`` (an advisory ``flock``, released by the kernel if
+    this process dies), so two runs never write the same ``out`` at once."""
+    path = out.with_name(f".{out.name}.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise OutputError(
+            f"{out}: another dataqual run (pid {holder}) is writing it; "
+            "wait for it to finish or choose another --out"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd, path
+
+
+def _unlock(workspace: Workspace) -> None:
+    held = _LOCKS.pop(workspace.staging, None)
+    if held is not None:
+        fd, path = held
+        path.unlink(missing_ok=True)  # still holding it: no one else can take this inode
+        os.close(fd)
+
+
 def open_workspace(config: RunConfig) -> Workspace:
-    """Check that ``out`` may be written and create a staging folder beside it."""
+    """Check that ``out`` may be written, lock it, and create a staging folder beside it."""
     out = preflight_output(config)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{out}: cannot create its folder: {exc.strerror or exc}") from exc
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    lock = _lock(out)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    except OSError:
+        os.close(lock[0])
+        lock[1].unlink(missing_ok=True)
+        raise
+    _LOCKS[staging] = lock
     make_dir_public(staging)
     return Workspace(
         out=out,
@@ -73,8 +113,9 @@ def open_workspace(config: RunConfig) -> Workspace:
 
 
 def discard(workspace: Workspace) -> None:
-    """Remove the staging folder of a failed run."""
+    """Remove the staging folder of a failed run and release ``out``."""
     shutil.rmtree(workspace.staging, ignore_errors=True)
+    _unlock(workspace)
 
 
 def finish(workspace: Workspace, run_json: dict[str, object]) -> Path:
@@ -87,6 +128,7 @@ def finish(workspace: Workspace, run_json: dict[str, object]) -> Path:
         old = out.with_name(f".{out.name}.old-{os.getpid()}-{time.time_ns()}")
         out.rename(old)
     workspace.staging.rename(out)
+    _unlock(workspace)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return out / RUN_JSON
