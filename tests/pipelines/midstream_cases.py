@@ -4,6 +4,7 @@ error is found inside a Prefect task, and must still reach the user as one line.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +16,22 @@ from tests.ingest.test_hostile import Case
 RNG = np.random.default_rng(9)
 
 
-def _csv_short_row(rows: int, bad_line: int) -> callable:
-    """A headerless CSV of ``rows`` rows whose line ``bad_line`` lacks pixel columns."""
+def _csv_short_row(rows: int, bad_line: int) -> Callable[[Path], Path]:
+    """A headerless CSV of ``rows`` rows whose line ``bad_line`` lacks pixel columns
+    (written in chunks: the builder runs under the memory cap of the hostile runner)."""
 
     def build(tmp: Path) -> Path:
-        images = RNG.integers(0, 256, (rows, 784), dtype=np.uint8)
-        labels = np.arange(rows) % 10
-        table = np.column_stack([labels, images]).astype(np.int64)
-        lines = [",".join(map(str, row)) for row in table.tolist()]
-        lines[bad_line - 1] = ",".join(lines[bad_line - 1].split(",")[:700])
         path = tmp / "data.csv"
-        path.write_text("\n".join(lines) + "\n")
+        with path.open("w") as out:
+            for start in range(0, rows, 5000):
+                n = min(5000, rows - start)
+                images = RNG.integers(0, 256, (n, 784), dtype=np.uint8)
+                labels = (np.arange(start, start + n) % 10).astype(np.uint8)
+                lines = [",".join(map(str, row)) for row in np.column_stack([labels, images])]
+                if start < bad_line <= start + n:
+                    i = bad_line - 1 - start
+                    lines[i] = ",".join(lines[i].split(",")[:700])
+                out.write("\n".join(lines) + "\n")
         return path
 
     return build

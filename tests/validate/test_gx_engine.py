@@ -473,3 +473,22 @@ def test_an_expectation_that_passes_with_mostly_still_names_its_failing_rows(
     assert got.ids.tolist() == ["train/1", "train/3"]
     assert got.details.tolist() == ["std=0.5", "std=3.25"]
     assert got.observed["unexpected_count"] == 2
+
+
+def test_a_store_folder_elsewhere_keeps_the_results_out_of_the_docs_folder(
+    tmp_path: Path, crafted_suite: Suite
+) -> None:
+    docs, store = tmp_path / "docs", tmp_path / "store"
+    GxValidator(docs, store_dir=store).validate(
+        crafted_table(),
+        crafted_suite,
+        stage="raw",
+        split=None,
+        parameters={"expected_rows": 6},
+        row_level=False,
+    )
+    assert list((store / "validations").rglob("*.json"))
+    assert not (docs / STORE_FOLDER).exists()
+    assert GxValidator(docs).build_docs() is not None  # a store that is empty renders too
+    assert GxValidator(docs, store_dir=store).build_docs() == docs / "index.html"
+    assert "crafted.raw_all_table" in (docs / "index.html").read_text()

@@ -2,15 +2,15 @@
 
 Everything GX-specific lives in ``gx_*`` modules, so the rest of dataqual sees only
 :class:`~dataqual.checks.base.CheckResult`. A :class:`GxValidator` is made from a Data Docs
-folder alone; its suites and validation results are kept in a store folder beside the
-pages, so validators of several stages (one per stage, in one process or in several)
-add to one site, and any of them renders every result with :meth:`GxValidator.build_docs`.
+folder alone; its suites and validation results are kept in a store folder (by default
+inside the Data Docs folder), so validators of several stages (one per stage, in one
+process or in several) add to one site, and any of them renders every result with
+:meth:`GxValidator.build_docs`.
 """
 
 from __future__ import annotations
 
 import copy
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,6 @@ from dataqual.validate.gx_store import SITE, has_suite, open_context, store_resu
 from dataqual.validate.suites import ExpectationMeta, Suite, columns_of
 
 __all__ = ["STORE_FOLDER", "GxValidator"]
-
-log = logging.getLogger(__name__)
 
 #: Default store folder, inside the Data Docs folder: ``expectations/`` and ``validations/``
 #: in GX's JSON layout (the pages are rendered from these).
@@ -59,8 +57,8 @@ class GxValidator:
     ``GxValidator(docs_dir)`` renders Data Docs into ``docs_dir`` from the suites and
     results kept in ``store_dir`` (default ``docs_dir / STORE_FOLDER``): validators made on
     the same folders, one after another or in other processes, share them. Without
-    ``docs_dir`` nothing is kept. One pandas asset and batch definition serve every run
-    (the frame is a run parameter).
+    ``docs_dir`` nothing is kept (nor read). One pandas asset and batch definition serve
+    every run (the frame is a run parameter).
     """
 
     def __init__(self, docs_dir: Path | None = None, *, store_dir: Path | None = None) -> None:
@@ -68,10 +66,11 @@ class GxValidator:
 
         self._gx = gx
         self._docs_dir = Path(docs_dir) if docs_dir else None
-        if store_dir is None and self._docs_dir is not None:
-            store_dir = self._docs_dir / STORE_FOLDER
         self._keep = self._docs_dir is not None
-        self._context = open_context(self._docs_dir, Path(store_dir) if store_dir else None)
+        store = None
+        if self._docs_dir is not None:
+            store = Path(store_dir) if store_dir else self._docs_dir / STORE_FOLDER
+        self._context = open_context(self._docs_dir, store)
         asset = self._context.data_sources.add_pandas("profiles").add_dataframe_asset("profile")
         self._batch = asset.add_batch_definition_whole_dataframe("whole")
         self._suite_names: set[str] = set()
