@@ -9,7 +9,6 @@ owns (normally ``tmp_path``); nothing is cached or committed.
 from __future__ import annotations
 
 import sys
-
 from pathlib import Path
 
 import numpy as np

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -60,7 +61,8 @@ def write_outputs(
         if name in ARTEFACTS:
             frame.to_parquet(workspace.path(name), index=False)
             artefacts[name] = ARTEFACTS[name]
-    docs = GxValidator(workspace.data_docs).build_docs()
+    docs = GxValidator(workspace.data_docs, store_dir=workspace.gx_store).build_docs()
+    shutil.rmtree(workspace.gx_store, ignore_errors=True)
     artefacts["data_docs"] = ARTEFACTS["data_docs"] if docs else None
     artefacts["report"] = ARTEFACTS["report"]
     summary = summary.model_copy(update={"artefacts": artefacts})

@@ -220,7 +220,7 @@ def validate(
         prof,
         stage=stage,
         spec=ingested.spec,
-        validator=GxValidator(workspace.data_docs),
+        validator=GxValidator(workspace.data_docs, store_dir=workspace.gx_store),
         suites=list(ingested.suites),
         raw_rows=raw_rows,
         reference=ingested.reference,

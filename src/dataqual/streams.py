@@ -33,6 +33,7 @@ def default_workers() -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(MAX_DEFAULT_WORKERS, cores or 1))
 
+
 _DONE = object()
 
 

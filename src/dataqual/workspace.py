@@ -49,6 +49,12 @@ class Workspace:
     def data_docs(self) -> Path:
         return self.path("data_docs").parent
 
+    @property
+    def gx_store(self) -> Path:
+        """Where the validation stages keep GX suites and results for Data Docs (removed
+        once the docs are built)."""
+        return self.staging / ".gx-store"
+
 
 def preflight_output(config: RunConfig) -> Path:
     """The absolute ``out`` if a run may write it (see :func:`dataqual.outdir.check_output`):
