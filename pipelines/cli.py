@@ -71,10 +71,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         plugins=args.plugins,
         workers=args.workers,
     )
+    config = config.absolute()  # stored with the flow run: the same from any directory
     preflight(config)  # bad input fails here in milliseconds, before Prefect starts
     flows = _flows(args)
     runner = task_runner(args.dask_address)
-    outcome = flows.run_flow.with_options(task_runner=runner)(config)
+    state = flows.run_flow.with_options(task_runner=runner)(config, return_state=True)
+    outcome = flows.outcome_of(state)
     s = outcome.summary
     c = s.counts
     print(

@@ -20,6 +20,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, wait
+from prefect.states import Failed, State
 
 from dataqual import outputs, recipe
 from dataqual.config import RunConfig
@@ -30,7 +31,15 @@ from dataqual.summary import ARTEFACTS
 from dataqual.train.trainer import TrainConfig, train_from_shards
 from dataqual.workspace import Workspace, discard, open_workspace
 
-__all__ = ["TASK_OPTIONS", "as_task", "fetch_flow", "run_flow", "summary_markdown", "train_flow"]
+__all__ = [
+    "TASK_OPTIONS",
+    "as_task",
+    "fetch_flow",
+    "outcome_of",
+    "run_flow",
+    "summary_markdown",
+    "train_flow",
+]
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -137,9 +146,13 @@ def _submit_stages(config: RunConfig, workspace: Workspace) -> dict[str, Prefect
 
 
 @flow(name="dataqual-run", log_prints=True)
-def run_flow(config: RunConfig) -> RunOutcome:
+def run_flow(config: RunConfig) -> RunOutcome | State[RunOutcome]:
     """The whole pipeline, one task per stage: ingest, profile, validate, clean, store
-    beside validate-cleaned, report, train. Publishes a markdown summary artifact."""
+    beside validate-cleaned, report, train. Publishes a markdown summary artifact.
+
+    A run whose data fails validation still writes every artefact, and ends Failed with
+    the failing checks in its message (its data is the :class:`RunOutcome`), so Prefect's
+    history does not show it green. Call with ``return_state=True`` to get that outcome."""
     started = time.perf_counter()
     quiet_third_parties()
     workspace = open_workspace(config)
@@ -159,7 +172,21 @@ def run_flow(config: RunConfig) -> RunOutcome:
         description="dataqual run summary",
     )
     get_run_logger().info("run %s: %s", outcome.status, outcome.run_json)
+    if outcome.exit_code:
+        checks = ", ".join(outcome.failures) or "see validation.json"
+        return Failed(message=f"failed validation: {checks}", data=outcome)
     return outcome
+
+
+def outcome_of(state: State[Any]) -> RunOutcome:
+    """The :class:`RunOutcome` of a finished :func:`run_flow` state; a run that failed on
+    an error (bad input, a bug) raises that error."""
+    data = state.result(raise_on_failure=False)
+    if isinstance(data, RunOutcome):
+        return data
+    if isinstance(data, BaseException):
+        raise data
+    return state.result()  # raises Prefect's own error for a crashed or cancelled run
 
 
 @flow(name="dataqual-train")

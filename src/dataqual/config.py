@@ -93,6 +93,13 @@ class RunConfig(BaseModel):
             "max_expansion": self.max_expansion,
         }
 
+    def absolute(self) -> RunConfig:
+        """This config with every path made absolute (as a flow run's parameters are
+        stored, so they mean the same from any working directory)."""
+        fields = ("source", "mirror", "cache_dir", "out", "suites_dir", "spec_file", "reference")
+        update = {f: Path(v).absolute() for f in fields if (v := getattr(self, f)) is not None}
+        return self.model_copy(update=update)
+
     def inputs(self) -> list[Path]:
         """Every path the run reads; ``out`` may not be, hold or lie inside any of them."""
         paths = (

@@ -113,3 +113,26 @@ def test_flow_writes_shards_while_validating_cleaned_data(
         tasks = {t.name.rsplit("-", 1)[0]: t for t in client.read_task_runs()}
     for name in ("ingest", "profile", "validate-raw", "clean", "store", "validate-cleaned"):
         assert tasks[name].state is not None and tasks[name].state.is_completed(), name
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_run_that_fails_validation_ends_failed_with_its_checks_named(
+    sample_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from pipelines.flows import outcome_of, run_flow
+
+    source = tmp_path / "src"
+    shutil.copytree(sample_dir, source)
+    spec = json.loads((source / "dataqual.json").read_text())
+    spec["expected_rows"] = {**spec.get("expected_rows", {}), "test": 999}
+    (source / "dataqual.json").write_text(json.dumps(spec))
+    out = tmp_path / "out"
+    state = run_flow(RunConfig(source=source, out=out, train=False), return_state=True)
+    assert state.is_failed()
+    assert state.message.startswith("failed validation: ") and "row_count (test)" in state.message
+    outcome = outcome_of(state)
+    assert outcome.exit_code == 1 and "row_count (test)" in outcome.failures
+    assert json.loads((out / "run.json").read_text())["status"] == "failed_validation"
+    assert (out / "report.html").is_file()  # the artefacts are still written
