@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -20,9 +21,11 @@ from dataqual.errors import DataqualError, ValidationFailed
 from dataqual.plugins import load_plugins, plugins_from_env
 from dataqual.train.trainer import TrainConfig
 from pipelines.cli_args import build_parser
+from pipelines.cli_ops import OPS_COMMANDS, add_ops_parsers
 from pipelines.cli_suites import add_suites_parser, cmd_suites
 from pipelines.prefect_env import configure_prefect, quiet_expected_errors
 from pipelines.runners import task_runner
+from pipelines.server import running_server
 
 __all__ = ["build_parser", "main"]
 
@@ -70,6 +73,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         training=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, force=args.force),
         plugins=args.plugins,
         workers=args.workers,
+        wait_lock=args.wait_lock,
+        notify=args.notify,
     )
     config = config.absolute()  # stored with the flow run: the same from any directory
     preflight(config)  # bad input fails here in milliseconds, before Prefect starts
@@ -140,15 +145,18 @@ COMMANDS = {
     "train": _cmd_train,
     "fetch": _cmd_fetch,
     "datasets": _cmd_datasets,
+    **OPS_COMMANDS,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dataqual`` console script; returns the exit code."""
-    parser = build_parser(add_suites_parser)
+    parser = build_parser(add_suites_parser, add_ops_parsers)
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
-    configure_prefect(args.prefect_home, log_level="INFO" if args.verbose else "WARNING")
+    home = configure_prefect(args.prefect_home, log_level="INFO" if args.verbose else "WARNING")
+    if "PREFECT_API_URL" not in os.environ and (url := running_server(home)):
+        os.environ["PREFECT_API_URL"] = url  # a running `dataqual server` keeps the runs
     try:
         args.plugins = [*plugins_from_env(), *args.plugin]
         load_plugins(args.plugins)

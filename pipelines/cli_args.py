@@ -94,7 +94,7 @@ def _add_run(sub: Subparsers) -> None:
         description="Ingest a dataset, validate it, clean it, store Parquet shards, validate the "
         "cleaned data again, write reports and train the reference model. Writes OUT/run.json.",
         epilog="Exit codes: 0 the cleaned data passes, 1 it still fails validation, "
-        "2 bad input or usage.",
+        "2 bad input or usage, 3 internal error, 130 interrupted.",
     )
     _add_source_flags(run)
     _add_reading_flags(run)
@@ -114,6 +114,24 @@ def _add_run(sub: Subparsers) -> None:
         type=_positive_int,
         default=None,
         help="threads for chunk-parallel work (default: the cores available, at most 8)",
+    )
+    run.add_argument(
+        "--wait-lock",
+        nargs="?",
+        const=600.0,
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="if another run is writing --out, wait for it (up to SECONDS, default 600) "
+        "instead of exiting 2",
+    )
+    run.add_argument(
+        "--notify",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="POST a JSON summary of the run to URL (repeatable; docs/alerts.md); "
+        "a failing webhook never changes the exit code",
     )
     run.add_argument(
         "--dask-address",

@@ -7,12 +7,13 @@ data) at the same time. Stages exchange values, never live objects, so the flow 
 same on Prefect's thread runner and on a ``DaskTaskRunner`` (worker processes).
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: a served deployment ships ``run_flow`` to its
+# process by value, and Prefect validates parameters against real annotations there.
 import contextlib
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,12 @@ from dataqual import outputs, recipe
 from dataqual.config import RunConfig
 from dataqual.environment import quiet_third_parties
 from dataqual.errors import DataqualError
+from dataqual.notify import failure_notification, notification, notify_all
 from dataqual.run import RUN_JSON, RunOutcome, complete
 from dataqual.summary import ARTEFACTS
 from dataqual.train.trainer import TrainConfig, train_from_shards
 from dataqual.workspace import Workspace, discard, open_workspace
+from pipelines.events import emit_failure_event, emit_run_events
 
 __all__ = [
     "TASK_OPTIONS",
@@ -37,6 +40,7 @@ __all__ = [
     "fetch_flow",
     "outcome_of",
     "run_flow",
+    "run_name",
     "summary_markdown",
     "train_flow",
 ]
@@ -112,6 +116,26 @@ def _settle(futures: list[PrefectFuture[Any]]) -> None:
             wait(futures)
 
 
+def _announce(config: RunConfig, outcome: RunOutcome) -> None:
+    """Prefect events and webhooks of a finished run (passed or failed validation); a
+    failing webhook never fails the run."""
+    emit_run_events(outcome.summary, outcome.run_json)
+    if config.notify:
+        notify_all(config.notify, notification(outcome.summary, outcome.run_json))
+
+
+def _announce_failure(config: RunConfig, exc: BaseException) -> None:
+    """Events and webhooks of a run that stopped on an error or an interrupt."""
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    exit_code = 130 if interrupted else 2 if isinstance(exc, DataqualError) else 3
+    quick: dict[str, Any] = {"timeout": 1.0, "retries": 0} if interrupted else {}
+    source = None if config.source is None else str(config.source)
+    where = {"dataset": config.dataset, "source": source, "exit_code": exit_code}
+    emit_failure_event(str(exc), config.out, **where)
+    if config.notify:
+        notify_all(config.notify, failure_notification(str(exc), config.out, **where), **quick)
+
+
 def _timings(futures: dict[str, PrefectFuture[Any]]) -> dict[str, float]:
     """Seconds each stage's task ran, as the Prefect API recorded them."""
     from prefect.client.orchestration import get_client
@@ -145,7 +169,20 @@ def _submit_stages(config: RunConfig, workspace: Workspace) -> dict[str, Prefect
     return stages
 
 
-@flow(name="dataqual-run", log_prints=True)
+def run_name() -> str:
+    """A flow run's name: what it reads and when, e.g. ``mnist-20261202T0100Z``."""
+    from prefect.runtime import flow_run
+
+    config = flow_run.parameters.get("config")
+    if isinstance(config, dict):
+        config = RunConfig.model_validate(config)
+    what = "run"
+    if isinstance(config, RunConfig):
+        what = config.dataset or Path(config.source or "run").name or "run"
+    return f"{what}-{datetime.now(UTC):%Y%m%dT%H%MZ}"
+
+
+@flow(name="dataqual-run", log_prints=True, flow_run_name=run_name)
 def run_flow(config: RunConfig) -> RunOutcome | State[RunOutcome]:
     """The whole pipeline, one task per stage: ingest, profile, validate, clean, store
     beside validate-cleaned, report, train. Publishes a markdown summary artifact.
@@ -155,17 +192,19 @@ def run_flow(config: RunConfig) -> RunOutcome | State[RunOutcome]:
     history does not show it green. Call with ``return_state=True`` to get that outcome."""
     started = time.perf_counter()
     quiet_third_parties()
-    workspace = open_workspace(config)
+    workspace = open_workspace(config, wait_lock=config.wait_lock)
     try:
         stages = _submit_stages(config, workspace)
         _settle(list(stages.values()))
         last = list(stages.values())[-1].result()
         done = last.model_copy(update={"timings": _timings(stages)})
         outcome = complete(workspace, done, seconds=time.perf_counter() - started)
-    except BaseException:
+    except BaseException as exc:
         recipe.release_run_source(str(workspace.staging))
         discard(workspace)
+        _announce_failure(config, exc)
         raise
+    _announce(config, outcome)
     create_markdown_artifact(
         markdown=summary_markdown(outcome),
         key="dataqual-run-summary",

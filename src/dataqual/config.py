@@ -77,6 +77,16 @@ class RunConfig(BaseModel):
         description="Modules to import before any stage: they register extra checks, readers "
         "or repairs (see docs/architecture.md).",
     )
+    wait_lock: float | None = Field(
+        None,
+        ge=0,
+        description="Seconds to wait for another run writing `out` to finish instead of "
+        "exiting 2 at once.",
+    )
+    notify: list[str] = Field(
+        default_factory=list,
+        description="Webhook URLs POSTed a JSON summary of the run (docs/alerts.md).",
+    )
     train: bool = Field(True, description="Train the reference model after storing.")
     training: TrainConfig = Field(default_factory=TrainConfig)
 

@@ -22,6 +22,7 @@ from dataqual import recipe
 from dataqual.config import RunConfig
 from dataqual.environment import quiet_third_parties
 from dataqual.ingest import open_source
+from dataqual.notify import check_webhook_url
 from dataqual.outdir import RUN_JSON
 from dataqual.outputs import train, write_outputs
 from dataqual.plugins import load_plugins
@@ -68,6 +69,8 @@ def preflight(config: RunConfig) -> None:
     """Fail fast, before any work: the output may be written, the plugins import, the
     suites, spec and reference are valid and a local source opens (headers only)."""
     preflight_output(config)
+    for url in config.notify:
+        check_webhook_url(url)
     load_plugins(config.plugins)
     load_suites(config.suites_dir)
     if config.reference is not None:
@@ -144,7 +147,7 @@ def run_pipeline(config: RunConfig) -> RunOutcome:
     """Every stage in order (see :func:`process`), then outputs, training and ``run.json``."""
     started = time.perf_counter()
     quiet_third_parties()
-    workspace = open_workspace(config)
+    workspace = open_workspace(config, wait_lock=config.wait_lock)
     try:
         done = process(workspace, config)
         t = dict(done.timings)
