@@ -8,12 +8,13 @@ Exit codes: 0 the (cleaned) data passed validation; 1 it still fails validation;
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -27,7 +28,10 @@ from pipelines.prefect_env import configure_prefect, quiet_expected_errors
 from pipelines.runners import task_runner
 from pipelines.server import running_server
 
-__all__ = ["build_parser", "main"]
+if TYPE_CHECKING:
+    from dataqual.run import RunOutcome
+
+__all__ = ["build_parser", "final_lines", "main"]
 
 EXIT_PASSED, EXIT_FAILED_VALIDATION, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -82,16 +86,34 @@ def _cmd_run(args: argparse.Namespace) -> int:
     runner = task_runner(args.dask_address)
     state = flows.run_flow.with_options(task_runner=runner)(config, return_state=True)
     outcome = flows.outcome_of(state)
+    print("\n".join(final_lines(outcome)))
+    return outcome.exit_code
+
+
+def final_lines(outcome: RunOutcome) -> list[str]:
+    """What a finished run tells the user: the verdict and counts, the checks that failed,
+    the warnings and drift that fired, the model's accuracy, the report and the wall time."""
     s = outcome.summary
     c = s.counts
-    print(
+    lines = [
         f"{s.status}: {c.rows} rows, {c.kept} kept, {c.repaired} repaired, "
         f"{c.quarantined} quarantined; training {s.training}"
-    )
+    ]
     if outcome.failures:
-        print(f"failed checks: {', '.join(outcome.failures)}")
-    print(f"run.json: {outcome.run_json}")
-    return outcome.exit_code
+        lines.append(f"failed checks: {', '.join(outcome.failures)}")
+    fired = [w.label for w in s.warnings if not w.name.startswith("drift_")]
+    if fired:
+        lines.append(f"warnings: {', '.join(dict.fromkeys(fired))}")
+    if drift := [d.label for d in s.drift if not d.success and not d.skipped]:
+        lines.append(f"drift: {', '.join(drift)}")
+    metrics = s.artefacts.get("metrics")
+    if metrics and (outcome.run_json.parent / metrics).is_file():
+        accuracy = json.loads((outcome.run_json.parent / metrics).read_text())["test_accuracy"]
+        lines.append(f"test accuracy: {accuracy:.4f}")
+    if report := s.artefacts.get("report"):
+        lines.append(f"report: {(outcome.run_json.parent / report).as_uri()}")
+    lines.append(f"run.json: {outcome.run_json} ({s.seconds:.1f} s)")
+    return lines
 
 
 def _flows(args: argparse.Namespace) -> Any:

@@ -27,6 +27,7 @@ from dataqual import outputs, recipe
 from dataqual.config import RunConfig
 from dataqual.environment import quiet_third_parties
 from dataqual.errors import DataqualError
+from dataqual.files import write_json
 from dataqual.notify import failure_notification, notification, notify_all
 from dataqual.run import RUN_JSON, RunOutcome, complete
 from dataqual.summary import ARTEFACTS
@@ -230,15 +231,22 @@ def outcome_of(state: State[Any]) -> RunOutcome:
 
 @flow(name="dataqual-train")
 def train_flow(run_dir: Path, config: TrainConfig) -> dict[str, Any]:
-    """Train from a finished run's shards; refuses a run that failed validation unless forced."""
-    run = json.loads((Path(run_dir) / RUN_JSON).read_text())
-    shards = Path(run_dir) / Path(run["manifest"]).parent
+    """Train from a finished run's shards; refuses a run that failed validation unless
+    forced. ``run.json`` then records the training (``done`` or ``forced``) and where its
+    metrics and model are."""
+    run_json = Path(run_dir) / RUN_JSON
+    run = json.loads(run_json.read_text())
+    passed = run["status"] == "passed"
+    metrics = Path(ARTEFACTS["metrics"])
     result = train_from_shards(
-        shards,
-        Path(run_dir) / Path(ARTEFACTS["metrics"]).parent,
+        Path(run_dir) / Path(run["manifest"]).parent,
+        Path(run_dir) / metrics.parent,
         config,
-        validation_passed=run["status"] == "passed",
+        validation_passed=passed,
     )
+    model = str(metrics.parent / "model.keras")
+    training = "done" if passed else "forced"
+    write_json(run_json, run | {"training": training, "metrics": str(metrics), "model": model})
     return result.metrics
 
 

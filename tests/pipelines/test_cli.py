@@ -43,14 +43,29 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "one of the arguments --source --dataset is required" in capsys.readouterr().err
 
 
+def run_checks(out: Path) -> list[dict]:
+    """The checks of both stages that fired, from validation.json."""
+    v = json.loads((out / "validation.json").read_text())
+    return [c for c in [*v["checks"], *v["cleaned"]["checks"]] if not c["success"]]
+
+
 @pytest.mark.usefixtures("prefect_harness")
 def test_run_on_sample_exits_0_without_training(
     sample_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = main(["run", "--source", str(sample_dir), "--out", str(tmp_path / "out"), "--no-train"])
     assert code == 0
-    assert "passed: 1200 rows, 1196 kept, 1 repaired, 4 quarantined" in capsys.readouterr().out
-    assert json.loads((tmp_path / "out" / "run.json").read_text())["status"] == "passed"
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "passed: 1200 rows, 1196 kept, 1 repaired, 4 quarantined; training skipped"
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["status"] == "passed"
+    report = (tmp_path / "out" / "report.html").as_uri()
+    assert f"report: {report}" in lines
+    assert lines[-1] == f"run.json: {tmp_path / 'out' / 'run.json'} ({run['seconds']:.1f} s)"
+    warned = {c["name"] for c in run_checks(tmp_path / "out") if c["severity"] == "warning"}
+    assert "label_issue" in warned  # the sample's planted label flip: the user is told
+    shown = next(line for line in lines if line.startswith("warnings: "))
+    assert all(name in shown for name in warned)
 
 
 @pytest.mark.usefixtures("prefect_harness")

@@ -58,8 +58,12 @@ def test_train_flow_refuses_failed_run_unless_forced(sample_dir: Path, tmp_path:
     (out / "run.json").write_text(json.dumps(run))
     with pytest.raises(ValidationFailed):
         train_flow(out, TrainConfig(epochs=1))
+    assert json.loads((out / "run.json").read_text())["training"] == "skipped"  # refused
     metrics = train_flow(out, TrainConfig(epochs=1, force=True))
     assert metrics["forced"] is True
+    run = json.loads((out / "run.json").read_text())
+    assert run["training"] == "forced" and (out / run["metrics"]).is_file()
+    assert (out / run["model"]).is_file()
 
 
 @pytest.mark.usefixtures("prefect_harness")
