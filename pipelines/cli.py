@@ -23,6 +23,7 @@ from dataqual.plugins import load_plugins, plugins_from_env
 from dataqual.train.trainer import TrainConfig
 from pipelines.cli_args import build_parser
 from pipelines.cli_ops import OPS_COMMANDS, add_ops_parsers
+from pipelines.cli_serve import add_serve_parser, cmd_serve
 from pipelines.cli_suites import add_suites_parser, cmd_suites
 from pipelines.prefect_env import configure_prefect, quiet_expected_errors
 from pipelines.runners import task_runner
@@ -167,13 +168,14 @@ COMMANDS = {
     "train": _cmd_train,
     "fetch": _cmd_fetch,
     "datasets": _cmd_datasets,
+    "serve": cmd_serve,
     **OPS_COMMANDS,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dataqual`` console script; returns the exit code."""
-    parser = build_parser(add_suites_parser, add_ops_parsers)
+    parser = build_parser(add_suites_parser, add_ops_parsers, add_serve_parser)
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
     home = configure_prefect(args.prefect_home, log_level="INFO" if args.verbose else "WARNING")
