@@ -10,7 +10,6 @@ same on Prefect's thread runner and on a ``DaskTaskRunner`` (worker processes).
 # No ``from __future__ import annotations``: a served deployment ships ``run_flow`` to its
 # process by value, and Prefect validates parameters against real annotations there.
 import contextlib
-import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,11 +26,9 @@ from dataqual import outputs, recipe
 from dataqual.config import RunConfig
 from dataqual.environment import quiet_third_parties
 from dataqual.errors import DataqualError
-from dataqual.files import write_json
 from dataqual.notify import failure_notification, notification, notify_all
-from dataqual.run import RUN_JSON, RunOutcome, complete
-from dataqual.summary import ARTEFACTS
-from dataqual.train.trainer import TrainConfig, train_from_shards
+from dataqual.run import RunOutcome, complete
+from dataqual.train.trainer import TrainConfig
 from dataqual.workspace import Workspace, discard, open_workspace
 from pipelines.events import emit_failure_event, emit_run_events
 
@@ -231,23 +228,8 @@ def outcome_of(state: State[Any]) -> RunOutcome:
 
 @flow(name="dataqual-train")
 def train_flow(run_dir: Path, config: TrainConfig) -> dict[str, Any]:
-    """Train from a finished run's shards; refuses a run that failed validation unless
-    forced. ``run.json`` then records the training (``done`` or ``forced``) and where its
-    metrics and model are."""
-    run_json = Path(run_dir) / RUN_JSON
-    run = json.loads(run_json.read_text())
-    passed = run["status"] == "passed"
-    metrics = Path(ARTEFACTS["metrics"])
-    result = train_from_shards(
-        Path(run_dir) / Path(run["manifest"]).parent,
-        Path(run_dir) / metrics.parent,
-        config,
-        validation_passed=passed,
-    )
-    model = str(metrics.parent / "model.keras")
-    training = "done" if passed else "forced"
-    write_json(run_json, run | {"training": training, "metrics": str(metrics), "model": model})
-    return result.metrics
+    """Train from a finished run's shards (see :func:`dataqual.outputs.train_finished_run`)."""
+    return outputs.train_finished_run(Path(run_dir), config)
 
 
 @flow(name="dataqual-fetch", retries=1)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -12,6 +14,7 @@ from dataqual import __version__
 from dataqual.checks.drift import MEAN_THUMBNAILS_ATTR, mean_thumbnails
 from dataqual.errors import ValidationFailed
 from dataqual.files import write_json
+from dataqual.outdir import RUN_JSON
 from dataqual.recipe import Cleaned, Ingested, Validated
 from dataqual.store.shards import StoreResult
 from dataqual.summary import ARTEFACTS, Counts, RunSummary, SplitCounts
@@ -19,7 +22,7 @@ from dataqual.train.trainer import TrainConfig
 from dataqual.validate import GxValidator
 from dataqual.workspace import Workspace
 
-__all__ = ["findings_with_actions", "train", "write_outputs"]
+__all__ = ["findings_with_actions", "train", "train_finished_run", "write_outputs"]
 
 log = logging.getLogger(__name__)
 
@@ -125,3 +128,25 @@ def train(workspace: Workspace, config: TrainConfig, summary: RunSummary) -> Run
     artefacts = {**summary.artefacts, "metrics": ARTEFACTS["metrics"], "model": model}
     training = "done" if summary.success else "forced"
     return summary.model_copy(update={"training": training, "artefacts": artefacts})
+
+
+def train_finished_run(run_dir: Path, config: TrainConfig) -> dict[str, Any]:
+    """Train on the shards of a finished run (``dataqual train --run``); refuses a run that
+    failed validation unless ``config.force``. ``run.json`` then records the training
+    (``done`` or ``forced``) and where its metrics and model are."""
+    from dataqual.train.trainer import train_from_shards
+
+    run_json = run_dir / RUN_JSON
+    run = json.loads(run_json.read_text())
+    passed = run["status"] == "passed"
+    metrics = Path(ARTEFACTS["metrics"])
+    result = train_from_shards(
+        run_dir / Path(run["manifest"]).parent,
+        run_dir / metrics.parent,
+        config,
+        validation_passed=passed,
+    )
+    model = str(metrics.parent / "model.keras")
+    training = "done" if passed else "forced"
+    write_json(run_json, run | {"training": training, "metrics": str(metrics), "model": model})
+    return result.metrics
