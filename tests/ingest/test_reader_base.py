@@ -62,9 +62,6 @@ class _Lines(Reader):
     def splits(self) -> list[SplitInfo]:
         return [SplitInfo("train", None, (self._path,))]
 
-    def files(self) -> list[Path]:
-        return [self._path]
-
     def records(self, split: str, rows: int) -> Iterator[Records]:
         data = np.frombuffer(self._path.read_bytes(), np.uint8)
         for start in range(0, len(data), rows):
@@ -163,3 +160,11 @@ def test_detection_refuses_pieces_of_a_dataset(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match=r"single \.npy array"):
         detect_format(single)
     assert Probe(tmp_path, True).head == b""
+
+
+def test_files_default_to_the_files_the_splits_name(tmp_path: Path) -> None:
+    """A reader that lists its files in its splits need not list them again."""
+    path = tmp_path / "data.lines"
+    path.write_bytes(bytes(range(10)))
+    reader = _Lines.open(path)
+    assert reader.files() == [path]

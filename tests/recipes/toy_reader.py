@@ -60,9 +60,6 @@ class ToyReader(Reader):
     def splits(self) -> list[SplitInfo]:
         return [SplitInfo("train", None, (self._path,))]
 
-    def files(self) -> list[Path]:
-        return [self._path]
-
     def records(self, split: str, rows: int) -> Iterator[Records]:
         start = 0
         with wrap_errors(self._path, "cannot read: {exc}"), self._path.open() as f:

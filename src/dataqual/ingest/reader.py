@@ -136,8 +136,10 @@ class Reader(ABC):
     @abstractmethod
     def splits(self) -> list[SplitInfo]: ...
 
-    @abstractmethod
-    def files(self) -> list[Path]: ...
+    def files(self) -> list[Path]:
+        """The files lineage hashes: by default those the splits name, each once. Override
+        when a reader reads files its splits do not list, or must leave some out."""
+        return list(dict.fromkeys(f for split in self.splits() for f in split.files))
 
     @abstractmethod
     def records(self, split: str, rows: int) -> Iterator[Records]:
