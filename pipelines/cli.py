@@ -8,6 +8,7 @@ Exit codes: 0 the (cleaned) data passed validation; 1 it still fails validation;
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -21,10 +22,14 @@ from pydantic import ValidationError
 from dataqual.errors import DataqualError, ValidationFailed
 from dataqual.plugins import load_plugins, plugins_from_env
 from dataqual.train.trainer import TrainConfig
+from pipelines import interrupts
 from pipelines.cli_args import build_parser
 from pipelines.cli_ops import OPS_COMMANDS, add_ops_parsers
 from pipelines.cli_serve import add_serve_parser, cmd_serve
 from pipelines.cli_suites import add_suites_parser, cmd_suites
+from pipelines.console import show_progress
+from pipelines.interrupts import handle_signals
+from pipelines.logs import configure_logging, prefect_log_level
 from pipelines.prefect_env import configure_prefect, quiet_expected_errors
 from pipelines.runners import task_runner
 from pipelines.server import running_server
@@ -37,14 +42,6 @@ __all__ = ["build_parser", "final_lines", "main"]
 EXIT_PASSED, EXIT_FAILED_VALIDATION, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 log = logging.getLogger("dataqual.cli")
-
-
-def _configure_logging(verbosity: int) -> None:
-    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    logging.basicConfig(
-        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    logging.getLogger("dataqual").setLevel(min(level, logging.INFO))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -85,9 +82,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     preflight(config)  # bad input fails here in milliseconds, before Prefect starts
     flows = _flows(args)
     runner = task_runner(args.dask_address)
-    state = flows.run_flow.with_options(task_runner=runner)(config, return_state=True)
+    with show_progress():
+        state = flows.run_flow.with_options(task_runner=runner)(config, return_state=True)
+    if state.is_cancelled():
+        print(interrupts.message(), file=sys.stderr)
+        return interrupts.exit_code()
     outcome = flows.outcome_of(state)
     print("\n".join(final_lines(outcome)))
+    if interrupts.received():  # after the run had finished: it is kept
+        print(interrupts.message(), file=sys.stderr)
+        return interrupts.exit_code()
     return outcome.exit_code
 
 
@@ -118,9 +122,14 @@ def final_lines(outcome: RunOutcome) -> list[str]:
 
 
 def _flows(args: argparse.Namespace) -> Any:
-    """``pipelines.flows``, imported only when a command needs Prefect. At the default
-    verbosity an expected error inside a task or flow run is not logged with a traceback:
-    the CLI prints it as one line."""
+    """``pipelines.flows``, imported only when a command needs Prefect. Without a running
+    server, a private one is started for this command (see :mod:`pipelines.ephemeral`). At
+    the default verbosity an expected error inside a task or flow run is not logged with a
+    traceback: the CLI prints it as one line."""
+    if "PREFECT_API_URL" not in os.environ:
+        from pipelines.ephemeral import start_private_server
+
+        os.environ["PREFECT_API_URL"] = start_private_server(args.prefect_home_dir).api_url
     from pipelines import flows
 
     if not args.verbose:
@@ -134,9 +143,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise DataqualError(
             f"{args.run_dir}: no run.json; give the --out folder of a finished `dataqual run`"
         )
-    metrics = _flows(args).train_flow(
-        args.run_dir, TrainConfig(epochs=args.epochs, batch_size=args.batch_size, force=args.force)
-    )
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, force=args.force)
+    flows = _flows(args)
+    with show_progress():
+        metrics = flows.train_flow(args.run_dir, config)
     print(f"test accuracy {metrics['test_accuracy']:.4f} after {metrics['epochs']} epochs")
     return EXIT_PASSED
 
@@ -162,6 +172,9 @@ def _explain(args: argparse.Namespace, exc: BaseException, line: str) -> None:
     print(line, file=sys.stderr)
 
 
+#: Commands that a signal stops within seconds, leaving nothing half-written.
+INTERRUPTIBLE = frozenset({"run", "train", "fetch"})
+
 COMMANDS = {
     "suites": cmd_suites,
     "run": _cmd_run,
@@ -174,17 +187,29 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``dataqual`` console script; returns the exit code."""
+    """Entry point of the ``dataqual`` console script; returns the exit code. A command
+    stopped by SIGINT or SIGTERM exits at once (see :func:`interrupts.exit_now`)."""
+    code = _main(argv)
+    if interrupts.received():
+        interrupts.exit_now(code)
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser(add_suites_parser, add_ops_parsers, add_serve_parser)
     args = parser.parse_args(argv)
-    _configure_logging(args.verbose)
-    home = configure_prefect(args.prefect_home, log_level="INFO" if args.verbose else "WARNING")
+    configure_logging(args.verbose)
+    home = configure_prefect(args.prefect_home, log_level=prefect_log_level(args.verbose))
     if "PREFECT_API_URL" not in os.environ and (url := running_server(home)):
         os.environ["PREFECT_API_URL"] = url  # a running `dataqual server` keeps the runs
+    args.prefect_home_dir = home
     try:
-        args.plugins = [*plugins_from_env(), *args.plugin]
-        load_plugins(args.plugins)
-        return COMMANDS[args.command](args)
+        # `server`, `serve` and `trigger` stop their own way on a signal
+        stoppable = args.command in INTERRUPTIBLE
+        with handle_signals() if stoppable else contextlib.nullcontext():
+            args.plugins = [*plugins_from_env(), *args.plugin]
+            load_plugins(args.plugins)
+            return COMMANDS[args.command](args)
     except ValidationFailed as exc:
         _explain(args, exc, f"dataqual: {exc}")
         return EXIT_FAILED_VALIDATION
@@ -203,12 +228,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into a pager or `head` that stopped reading
         sys.stderr.close()
         return EXIT_PASSED
-    except KeyboardInterrupt:
-        print("dataqual: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(interrupts.message(), file=sys.stderr)
+        return interrupts.exit_code(interrupts.signal_of(exc))
     except Exception:
         log.exception("internal error")
         return EXIT_INTERNAL
+    except BaseException as exc:  # Prefect's TerminationSignal: SIGTERM inside a flow run
+        if (signum := interrupts.signal_of(exc)) is None:
+            raise
+        print(interrupts.message(), file=sys.stderr)
+        return interrupts.exit_code(signum)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ same on Prefect's thread runner and on a ``DaskTaskRunner`` (worker processes).
 # No ``from __future__ import annotations``: a served deployment ships ``run_flow`` to its
 # process by value, and Prefect validates parameters against real annotations there.
 import contextlib
+import functools
+import signal
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -17,19 +19,22 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, wait
-from prefect.states import Failed, State
+from prefect.states import Cancelled, Failed, State
 
 from dataqual import outputs, recipe
 from dataqual.config import RunConfig
 from dataqual.environment import quiet_third_parties
 from dataqual.errors import DataqualError
 from dataqual.notify import failure_notification, notification, notify_all
+from dataqual.progress import StageDone, check_cancelled, emit
 from dataqual.run import RunOutcome, complete
 from dataqual.train.trainer import TrainConfig
 from dataqual.workspace import Workspace, discard, open_workspace
+from pipelines import interrupts
+from pipelines.artifacts import publish_run_artifacts, train_with_progress
+from pipelines.console import log_progress_to_prefect
 from pipelines.events import emit_failure_event, emit_run_events
 
 __all__ = [
@@ -39,7 +44,6 @@ __all__ = [
     "outcome_of",
     "run_flow",
     "run_name",
-    "summary_markdown",
     "train_flow",
 ]
 
@@ -68,7 +72,28 @@ def as_task(name: str, fn: Callable[..., Any]) -> Any:
     options. Stage results are plain values handed on within the run, so nothing is
     cached on hashed inputs."""
     options = TASK_OPTIONS.get(name, {})
-    return task(fn, name=name, cache_policy=NO_CACHE, retry_condition_fn=_transient, **options)
+    return task(
+        _staged(name, fn),
+        name=name,
+        cache_policy=NO_CACHE,
+        retry_condition_fn=_transient,
+        **options,
+    )
+
+
+def _staged(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` that does not start once the run is interrupted, and that announces its end
+    (:class:`~dataqual.progress.StageDone`) so the CLI can print each stage as it ends."""
+
+    @functools.wraps(fn)
+    def stage(*args: Any, **kwargs: Any) -> Any:
+        check_cancelled()
+        started = time.perf_counter()
+        result = fn(*args, **kwargs)
+        emit(StageDone(name, time.perf_counter() - started))
+        return result
+
+    return stage
 
 
 ingest = as_task("ingest", recipe.ingest)
@@ -78,40 +103,24 @@ clean = as_task("clean", recipe.clean)
 store = as_task("store", recipe.store)
 validate_cleaned = as_task("validate-cleaned", recipe.validate_cleaned)
 report = as_task("report", outputs.write_outputs)
-train = as_task("train", outputs.train)
-
-
-def summary_markdown(outcome: RunOutcome) -> str:
-    """The run's summary as a Prefect markdown artifact."""
-    s = outcome.summary
-    c = s.counts
-    path = s.artefacts.get("report")
-    link = (outcome.run_json.parent / path).as_uri() if path else "(none)"
-    lines = [
-        f"# dataqual run: {s.status}",
-        "",
-        f"Source: `{s.source}` ({s.format}), dataset `{s.dataset}`",
-        "",
-        "| rows | kept | repaired | quarantined |",
-        "|---|---|---|---|",
-        f"| {c.rows} | {c.kept} | {c.repaired} | {c.quarantined} |",
-        "",
-        f"Training: {s.training}. Report: [{link}]({link})",
-    ]
-    if s.failures:
-        lines += ["", f"Failed checks: {', '.join(s.failures)}"]
-    return "\n".join(lines)
+train = as_task("train", train_with_progress)
 
 
 def _settle(futures: list[PrefectFuture[Any]]) -> None:
     """Raise the error of the earliest stage that failed, once every stage has stopped
-    (nothing may still write into a staging folder that is about to be removed)."""
+    (nothing may still write into a staging folder that is about to be removed). On an
+    interrupt, stages are asked to stop and waited for only until the watchdog's deadline."""
     try:
         for future in futures:
             future.result()
-    finally:
+    except BaseException as exc:
+        timeout = None
+        if (signum := interrupts.signal_of(exc)) is not None:
+            interrupts.start_stopping(signum)
+            timeout = interrupts.STOP_SECONDS
         with contextlib.suppress(BaseException):
-            wait(futures)
+            wait(futures, timeout=timeout)
+        raise
 
 
 def _announce(config: RunConfig, outcome: RunOutcome) -> None:
@@ -190,29 +199,64 @@ def run_flow(config: RunConfig) -> RunOutcome | State[RunOutcome]:
     history does not show it green. Call with ``return_state=True`` to get that outcome."""
     started = time.perf_counter()
     quiet_third_parties()
-    workspace = open_workspace(config, wait_lock=config.wait_lock)
-    try:
-        stages = _submit_stages(config, workspace)
-        _settle(list(stages.values()))
-        last = list(stages.values())[-1].result()
-        done = last.model_copy(update={"timings": _timings(stages)})
-        outcome = complete(workspace, done, seconds=time.perf_counter() - started)
-    except BaseException as exc:
-        recipe.release_run_source(str(workspace.staging))
-        discard(workspace)
-        _announce_failure(config, exc)
-        raise
+    with interrupts.handle_signals(), log_progress_to_prefect():
+        try:
+            workspace = open_workspace(config, wait_lock=config.wait_lock)
+        except BaseException as exc:
+            if (signum := interrupts.signal_of(exc)) is None:
+                raise
+            return _cancelled(signum)
+        from prefect.runtime import flow_run
+
+        forget = interrupts.on_emergency(functools.partial(_emergency, workspace, flow_run.id))
+        try:
+            outcome = _process(config, workspace, started)
+        except BaseException as exc:
+            recipe.release_run_source(str(workspace.staging))
+            discard(workspace)
+            _announce_failure(config, exc)
+            if (signum := interrupts.signal_of(exc)) is None:
+                raise
+            return _cancelled(signum)
+        finally:
+            forget()
     _announce(config, outcome)
-    create_markdown_artifact(
-        markdown=summary_markdown(outcome),
-        key="dataqual-run-summary",
-        description="dataqual run summary",
-    )
+    publish_run_artifacts(outcome)
     get_run_logger().info("run %s: %s", outcome.status, outcome.run_json)
     if outcome.exit_code:
         checks = ", ".join(outcome.failures) or "see validation.json"
         return Failed(message=f"failed validation: {checks}", data=outcome)
     return outcome
+
+
+def _process(config: RunConfig, workspace: Workspace, started: float) -> RunOutcome:
+    """Every stage, then the finished run moved into place; an interrupt cannot break the
+    move (a run that finished is kept, and the CLI says so)."""
+    stages = _submit_stages(config, workspace)
+    _settle(list(stages.values()))
+    last = list(stages.values())[-1].result()
+    done = last.model_copy(update={"timings": _timings(stages)})
+    with interrupts.shielded():
+        outcome = complete(workspace, done, seconds=time.perf_counter() - started)
+    if interrupts.received():
+        interrupts.kept(f"the finished run in {outcome.run_json.parent}")
+    return outcome
+
+
+def _cancelled(signum: int) -> State[Any]:
+    """The state of a run stopped by ``signum``: Cancelled, with what happened."""
+    return Cancelled(message=f"interrupted by {signal.Signals(signum).name}; nothing written")
+
+
+def _emergency(workspace: Workspace, flow_run_id: str) -> None:
+    """What the interrupt watchdog does before it forces the exit: remove the staging
+    folder, and end the flow run Cancelled (threads kept the engine from doing it)."""
+    discard(workspace)
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        state = _cancelled(interrupts.received() or signal.SIGINT)
+        client.set_flow_run_state(flow_run_id, state, force=True)
 
 
 def outcome_of(state: State[Any]) -> RunOutcome:
@@ -229,7 +273,9 @@ def outcome_of(state: State[Any]) -> RunOutcome:
 @flow(name="dataqual-train")
 def train_flow(run_dir: Path, config: TrainConfig) -> dict[str, Any]:
     """Train from a finished run's shards (see :func:`dataqual.outputs.train_finished_run`)."""
-    return outputs.train_finished_run(Path(run_dir), config)
+    quiet_third_parties()
+    with log_progress_to_prefect():
+        return outputs.train_finished_run(Path(run_dir), config)
 
 
 @flow(name="dataqual-fetch", retries=1)

@@ -11,7 +11,8 @@ do not know our types::
     ├── ConfigError (ValueError)          bad settings, suites or CLI usage
     ├── DownloadError (OSError)           a dataset could not be fetched or failed its checksum
     ├── OutputError (OSError)             the output folder cannot be written safely
-    └── ValidationFailed (RuntimeError)   training refused because validation failed
+    ├── ValidationFailed (RuntimeError)   training refused because validation failed
+    └── Cancelled (RuntimeError)          the run was interrupted (Ctrl-C, SIGTERM)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "Cancelled",
     "ConfigError",
     "DataqualError",
     "DownloadError",
@@ -78,3 +80,7 @@ class OutputError(DataqualError, OSError):
 
 class ValidationFailed(DataqualError, RuntimeError):
     """Training was refused because the data failed validation (pass ``force`` to override)."""
+
+
+class Cancelled(DataqualError, RuntimeError):
+    """The run was interrupted; a stage stopped at its next check (see :mod:`dataqual.progress`)."""

@@ -22,7 +22,13 @@ from dataqual.train.trainer import TrainConfig
 from dataqual.validate import GxValidator
 from dataqual.workspace import Workspace
 
-__all__ = ["findings_with_actions", "train", "train_finished_run", "write_outputs"]
+__all__ = [
+    "findings_with_actions",
+    "refresh_model_report",
+    "train",
+    "train_finished_run",
+    "write_outputs",
+]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +87,7 @@ def _write_report(
     findings: pd.DataFrame,
 ) -> None:
     from dataqual.report import write_report
+    from dataqual.report.model import ModelResults
 
     artefacts = {k: v for k, v in summary.artefacts.items() if k != "report"}
     write_report(
@@ -92,6 +99,7 @@ def _write_report(
         shards=workspace.shards,
         artefacts=artefacts,
         spec=ingested.spec,
+        model=ModelResults(None, training=summary.training),
     )
 
 
@@ -115,7 +123,7 @@ def train(workspace: Workspace, config: TrainConfig, summary: RunSummary) -> Run
     from dataqual.train.trainer import train_from_shards
 
     try:
-        train_from_shards(
+        result = train_from_shards(
             workspace.shards,
             workspace.path("metrics").parent,
             config,
@@ -123,11 +131,47 @@ def train(workspace: Workspace, config: TrainConfig, summary: RunSummary) -> Run
         )
     except ValidationFailed as exc:
         log.warning("training refused: %s", exc)
+        refresh_model_report(workspace.staging, None, "refused", f"Training was refused: {exc}.")
         return summary.model_copy(update={"training": "refused"})
     model = str(Path(ARTEFACTS["metrics"]).parent / "model.keras")
     artefacts = {**summary.artefacts, "metrics": ARTEFACTS["metrics"], "model": model}
     training = "done" if summary.success else "forced"
+    refresh_model_report(workspace.staging, result.metrics, training)
     return summary.model_copy(update={"training": training, "artefacts": artefacts})
+
+
+def refresh_model_report(
+    run_dir: Path,
+    metrics: dict[str, Any] | None,
+    training: str,
+    note: str = "",
+    *,
+    report: str = ARTEFACTS["report"],
+) -> Path | None:
+    """Rewrite the Model section of ``run_dir``'s report (atomically; the rest of the page
+    is kept) with the training's ``metrics`` (None: no model) and what became of it; the
+    most-wrong images that are in the label-issue queue (``label_issues.parquet`` or
+    ``label_issue`` findings) are marked. Returns the report, or None when the run has none."""
+    from dataqual.report.model import ModelResults, label_queue_ids, refresh_model_section
+
+    path = Path(run_dir) / report
+    if not path.is_file():
+        log.warning("%s: no report to refresh", path)
+        return None
+    findings = _read_columns(Path(run_dir) / ARTEFACTS["findings"], ["id", "check"])
+    queue = _read_columns(Path(run_dir) / ARTEFACTS["label_issues"], ["id"])
+    results = ModelResults(metrics, training, note, label_queue_ids(findings, queue))
+    return refresh_model_section(path, Path(run_dir) / Path(ARTEFACTS["manifest"]).parent, results)
+
+
+def _read_columns(path: Path, columns: list[str]) -> pd.DataFrame | None:
+    """Those of ``columns`` a Parquet file has, or None when it is missing."""
+    if not path.is_file():
+        return None
+    import pyarrow.parquet as pq
+
+    names = set(pq.read_schema(path).names)
+    return pd.read_parquet(path, columns=[c for c in columns if c in names])
 
 
 def train_finished_run(run_dir: Path, config: TrainConfig) -> dict[str, Any]:
@@ -148,5 +192,6 @@ def train_finished_run(run_dir: Path, config: TrainConfig) -> dict[str, Any]:
     )
     model = str(metrics.parent / "model.keras")
     training = "done" if passed else "forced"
+    refresh_model_report(run_dir, result.metrics, training, report=run.get("report") or "")
     write_json(run_json, run | {"training": training, "metrics": str(metrics), "model": model})
     return result.metrics

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from dataqual.imageset import DEFAULT_BATCH_ROWS, ImageBatch, ImageSource, SplitInfo
+from dataqual.progress import check_cancelled
 
 __all__ = ["MAX_DEFAULT_WORKERS", "MemoizedSource", "default_workers", "ordered_map", "prefetch"]
 
@@ -65,6 +66,7 @@ def prefetch(items: Iterable[T], depth: int = 1) -> Iterator[T]:
                 return
             if isinstance(item, _Failure):
                 raise item.exc
+            check_cancelled()  # an interrupted run stops within one chunk
             yield item  # type: ignore[misc]
     finally:
         stop.set()
@@ -140,6 +142,7 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = 2) -> I
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dataqual-map") as pool:
         pending: deque[Future[R]] = deque()
         for item in items:
+            check_cancelled()
             pending.append(pool.submit(fn, item))
             if len(pending) >= workers:
                 yield pending.popleft().result()

@@ -56,7 +56,14 @@ def test_run_on_sample_exits_0_without_training(
     code = main(["run", "--source", str(sample_dir), "--out", str(tmp_path / "out"), "--no-train"])
     assert code == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "passed: 1200 rows, 1196 kept, 1 repaired, 4 quarantined; training skipped"
+    stages = [line.split()[0] for line in lines if line.endswith(" s") and line.startswith("  ")]
+    assert stages[0] == "ingest" and stages[-1] == "report"  # one line per stage, as each ends
+    assert set(stages) == {"ingest", "profile", "validate-raw", "clean", "store"} | {
+        "validate-cleaned",
+        "report",
+    }
+    verdict = lines[len(stages)]
+    assert verdict == "passed: 1200 rows, 1196 kept, 1 repaired, 4 quarantined; training skipped"
     run = json.loads((tmp_path / "out" / "run.json").read_text())
     assert run["status"] == "passed"
     report = (tmp_path / "out" / "report.html").as_uri()

@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 from dataqual.config import RunConfig
 from dataqual.run import run_pipeline
 from dataqual.testing import write_idx_dataset
+from dataqual.train.trainer import TrainConfig
 
 pytestmark = pytest.mark.browser
 
@@ -126,10 +127,13 @@ def _browser_or_fail():
 
 
 def test_report_opens_in_chromium(tmp_path: Path) -> None:
+    """A run that trains (1 epoch, forced if validation fails): its finished report shows
+    the data and the model's results."""
     sync_playwright = _browser_or_fail()
     source = planted_dataset(tmp_path / "src")
     out = tmp_path / "run"
-    outcome = run_pipeline(RunConfig(source=source, out=out, overwrite=True, train=False))
+    training = TrainConfig(epochs=1, batch_size=32, force=True, input_pipeline="numpy")
+    outcome = run_pipeline(RunConfig(source=source, out=out, overwrite=True, training=training))
     run = json.loads(outcome.run_json.read_text())
     report = out / run["report"]
     assert report.is_file()
@@ -159,6 +163,22 @@ def test_report_opens_in_chromium(tmp_path: Path) -> None:
                     s => [s.dataset.check, s.querySelectorAll('figure.pair').length]))"""
             )
             charts = page.locator("svg.chart").count()
+            model = page.evaluate(
+                """() => {
+                    const seen = el => !!el && el.getBoundingClientRect().width > 0
+                        && getComputedStyle(el).visibility !== 'hidden';
+                    const cm = document.querySelector('#model #confusion-matrix');
+                    const pc = document.querySelector('#model #per-class-accuracy');
+                    return {
+                        matrix: seen(cm), perClass: seen(pc),
+                        rows: cm ? cm.querySelectorAll('tbody tr').length : 0,
+                        classes: pc ? pc.querySelectorAll('tbody tr').length : 0,
+                        shaded: cm ? [...cm.querySelectorAll('td')].filter(
+                            td => getComputedStyle(td).backgroundColor !== 'rgba(0, 0, 0, 0)'
+                        ).length : 0,
+                        kpi: document.querySelector('#model-kpis .kpi .v')?.textContent ?? ''};
+                }"""
+            )
             page.screenshot(path=str(_artifacts_dir(tmp_path) / "report.png"), full_page=True)
         finally:
             browser.close()
@@ -172,7 +192,13 @@ def test_report_opens_in_chromium(tmp_path: Path) -> None:
     planted = {"blank_image", "inverted_image", "exact_duplicate", "leakage", "label_in_classes"}
     assert planted <= shown
     assert pairs["exact_duplicate"] == 1 and pairs["leakage"] == 1
-    assert charts == 4  # class distribution of both splits, mean and ink fraction
+    assert charts == 6  # class distribution of both splits, mean, ink fraction, 2 curves
+    metrics = json.loads((out / run["metrics"]).read_text())
+    assert model["matrix"] and model["perClass"], model
+    assert model["rows"] == len(metrics["confusion_matrix"]) == 10
+    assert model["classes"] == len(metrics["per_class_accuracy"]) == 10
+    assert model["shaded"] > 0  # at least the diagonal of a model that learned something
+    assert model["kpi"] == f"{metrics['test_accuracy']:.2%}"
 
 
 def test_data_docs_run_no_script_in_chromium(tmp_path: Path) -> None:

@@ -76,3 +76,54 @@ def test_force_trains_anyway_and_says_so(shards: Path, tmp_path: Path) -> None:
     assert metrics["input_pipeline"] == "numpy"
     assert metrics["epochs"] == 1 and 0 <= metrics["test_accuracy"] <= 1
     assert result.model_path.is_file()
+
+
+def test_metrics_explain_the_model(shards: Path, tmp_path: Path) -> None:
+    """Per-class accuracy, confusion matrix, per-epoch history and the most-wrong eval rows."""
+    config = TrainConfig(epochs=2, batch_size=32, seed=0, input_pipeline="numpy")
+    metrics = train_from_shards(shards, tmp_path / "run", config, validation_passed=True).metrics
+    confusion = np.array(metrics["confusion_matrix"])
+    assert confusion.shape == (2, 2) and confusion.sum() == metrics["test_rows"] == 80
+    assert confusion.sum(axis=1).tolist() == [40, 40]  # rows are the true labels
+    assert np.trace(confusion) / 80 == pytest.approx(metrics["test_accuracy"])
+    for c in (0, 1):
+        assert metrics["per_class_accuracy"][str(c)] == pytest.approx(confusion[c, c] / 40)
+    history = metrics["history"]
+    assert [len(history[k]) for k in ("loss", "accuracy", "seconds")] == [2, 2, 2]
+    assert history["loss"][-1] == pytest.approx(metrics["final_train_loss"])
+    assert history["seconds"] == metrics["epoch_seconds"]
+    assert len(metrics["most_wrong"]) == 80 - np.trace(confusion)  # fewer than 24 wrong
+    evaluation = ShardDataset(shards, "test")
+    labels = np.concatenate([y for _, y in evaluation.batches(80)])
+    label_of = dict(zip(evaluation.ids(), labels.tolist(), strict=True))  # ids in batch order
+    assert len(label_of) == 80
+    for wrong in metrics["most_wrong"]:
+        assert label_of[wrong["id"]] == wrong["label"] != wrong["predicted"]
+    confidences = [w["confidence"] for w in metrics["most_wrong"]]
+    assert confidences == sorted(confidences, reverse=True)
+
+
+def test_most_wrong_are_the_confident_mistakes() -> None:
+    from dataqual.train.trainer import eval_metrics
+
+    truth = np.array([0, 1, 2, 0, 1, 2])
+    probs = np.array(
+        [
+            [0.9, 0.05, 0.05],  # right
+            [0.6, 0.3, 0.1],  # wrong, 0.6
+            [0.05, 0.9, 0.05],  # wrong, 0.9
+            [0.2, 0.7, 0.1],  # wrong, 0.7
+            [0.1, 0.8, 0.1],  # right
+            [0.1, 0.1, 0.8],  # right
+        ],
+        np.float32,
+    )
+    ids = np.array([f"test/{i}" for i in range(6)])
+    got = eval_metrics(truth, probs, ids, classes=4, top=2)
+    assert got["confusion_matrix"] == [[1, 1, 0, 0], [1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 0, 0]]
+    assert got["per_class_accuracy"] == {"0": 0.5, "1": 0.5, "2": 0.5}  # class 3: no rows
+    assert [(w["id"], w["label"], w["predicted"]) for w in got["most_wrong"]] == [
+        ("test/2", 2, 1),
+        ("test/3", 0, 1),
+    ]
+    assert got["most_wrong"][0]["confidence"] == pytest.approx(0.9)

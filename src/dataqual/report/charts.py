@@ -12,7 +12,7 @@ import numpy as np
 
 from dataqual.report.markup import esc, fmt_count
 
-__all__ = ["PALETTE", "bar_chart", "histogram", "nice_ticks"]
+__all__ = ["PALETTE", "bar_chart", "histogram", "line_chart", "nice_ticks"]
 
 PALETTE = ("#3867d6", "#f7a325", "#20a39e", "#d1495b", "#7d5ba6", "#6b7280")
 
@@ -154,3 +154,36 @@ def histogram(
         )
     pct = "{:.0%}" if ticks[-1] >= 0.05 else "{:.1%}"
     return _frame(title, ticks, pct.format, names, x_label, body)
+
+
+def line_chart(
+    series: Mapping[str, Sequence[float]],
+    *,
+    title: str,
+    x_label: str = "epoch",
+    y_fmt: Callable[[float], str] = lambda t: f"{t:g}",
+) -> str:
+    """One line per series over positions 1..n (epochs), with a marker and value at each point."""
+    names = list(series)
+    longest = max((len(series[s]) for s in names), default=0)
+    finite = [float(v) for s in names for v in series[s] if math.isfinite(float(v))]
+    ticks = nice_ticks(max(finite, default=0.0))
+    step = PW / max(longest, 1)
+    body = []
+    for s, name in enumerate(names):
+        values = np.asarray(series[name], dtype=float)
+        xs = LEFT + (np.arange(len(values)) + 0.5) * step
+        ys = BASE - np.clip(np.nan_to_num(values) / ticks[-1], 0, 1) * PH
+        points = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
+        body.append(
+            f'<polyline fill="none" stroke="{_color(s)}" stroke-width="2" points="{points}"/>'
+        )
+        body.extend(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{_color(s)}">'
+            f"<title>{esc(name)}, {esc(x_label)} {i + 1}: {v:.4g}</title></circle>"
+            for i, (x, y, v) in enumerate(zip(xs, ys, values, strict=True))
+        )
+    for i in range(0, longest, max(1, -(-longest // 12))):  # at most 12 labels
+        x = LEFT + (i + 0.5) * step
+        body.append(f'<text class="xt" x="{x:.1f}" y="{BASE + 14}">{i + 1}</text>')
+    return _frame(title, ticks, y_fmt, names, x_label, body)

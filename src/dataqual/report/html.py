@@ -30,6 +30,7 @@ from dataqual.report.gallery import (
 )
 from dataqual.report.images import fetch_images, png_data_uri
 from dataqual.report.markup import esc
+from dataqual.report.model import ModelResults, label_queue_ids, model_section
 from dataqual.report.sections import (
     all_checks,
     artefacts_section,
@@ -55,6 +56,7 @@ _NAV = (
     ("summary", "Summary"),
     ("findings", "Findings"),
     ("charts", "Data"),
+    ("model", "Model"),
     ("label-issues", "Label issues"),
     ("galleries", "Galleries"),
     ("checks", "Checks"),
@@ -66,7 +68,8 @@ _NAV = (
 class ReportInputs:
     """What a report shows: the run summary (the keys of ``validation.json``), the findings,
     the raw profile, where the quarantined and stored images are, the artefacts, the dataset
-    spec, the label review queue and the cap on images per finding type."""
+    spec, the label review queue, the cap on images per finding type and the model's results
+    (none yet: training ``skipped``)."""
 
     summary: Mapping[str, Any]
     findings: pd.DataFrame | None
@@ -77,6 +80,7 @@ class ReportInputs:
     spec: DatasetSpec
     label_issues: pd.DataFrame | None = None
     cap: int = DEFAULT_CAP
+    model: ModelResults | None = None
 
 
 def write_report(
@@ -91,13 +95,15 @@ def write_report(
     spec: DatasetSpec,
     label_issues: pd.DataFrame | Path | None = None,
     cap: int = DEFAULT_CAP,
+    model: ModelResults | None = None,
 ) -> Path:
     """Write the run's HTML report to ``path`` (atomically) and return it.
 
     ``summary`` is the run summary as a mapping with the keys of ``validation.json``.
     ``label_issues`` is the review queue (a table or its Parquet file); when omitted, the
     ``label_issues`` artefact beside ``path`` is read if it was written. ``cap`` bounds the
-    images shown per finding type and the rows shown of the review queue.
+    images shown per finding type and the rows shown of the review queue. ``model`` is what
+    the Model section shows (its label-queue ids and class names are filled in here).
     """
     path = Path(path)
     if label_issues is None and artefacts.get("label_issues"):
@@ -105,7 +111,7 @@ def write_report(
     if isinstance(label_issues, str | Path):
         label_issues = pd.read_parquet(label_issues) if Path(label_issues).is_file() else None
     inputs = ReportInputs(summary, findings, raw_profile, quarantine, shards, artefacts, spec)
-    page = render_report(replace(inputs, label_issues=label_issues, cap=cap))
+    page = render_report(replace(inputs, label_issues=label_issues, cap=cap, model=model))
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return path
@@ -122,6 +128,12 @@ def render_report(inputs: ReportInputs) -> str:
     wanted: set[str] = set().union(*(g.ids() for g in galleries))
     if queue is not None:
         wanted |= set(queue["id"].astype(str))
+    model = replace(
+        inputs.model or ModelResults(None),
+        queue_ids=label_queue_ids(findings, label_issues),
+        class_names=[spec.class_label(c) for c in range(max(spec.classes, default=-1) + 1)],
+    )
+    wanted |= model.ids()
     shape = raw_profile.shape if raw_profile is not None else tuple(spec.shape)
     images = fetch_images(wanted, quarantine=inputs.quarantine, shards=inputs.shards, shape=shape)
     info = row_info(wanted, profile, label_issues)
@@ -139,6 +151,7 @@ def render_report(inputs: ReportInputs) -> str:
         summary_section(summary, findings, galleries, label_issues),
         findings_section(findings, galleries, descriptions),
         charts_section(raw_profile, summary, spec),
+        model_section(model, images),
         label_section(label_issues, queue, images),
         section("galleries", "Flagged images by finding type", gallery_body),
         checks_section(summary),

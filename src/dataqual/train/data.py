@@ -53,6 +53,14 @@ class ShardDataset:
     def steps(self, batch_size: int) -> int:
         return -(-self.rows // batch_size)
 
+    def ids(self) -> np.ndarray:
+        """The row ids (strings) in the order of unshuffled :meth:`chunks` and :meth:`batches`."""
+        parts = [
+            pq.read_table(path, columns=["id"]).column("id").to_numpy(zero_copy_only=False)
+            for path in self.manifest.shard_paths(self.folder, self.split)
+        ]
+        return np.concatenate(parts).astype(str) if parts else np.zeros(0, str)
+
     def chunks(
         self, *, shuffle: bool = False, seed: int = 0
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
