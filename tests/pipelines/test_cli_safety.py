@@ -103,7 +103,8 @@ def test_failed_validation_names_the_failed_checks(
     code = main(["run", "--source", str(src), "--out", str(tmp_path / "out"), "--no-train"])
     out = capsys.readouterr().out
     assert code == 1
-    assert out.startswith("failed_validation: 0 rows")
+    verdict = [line for line in out.splitlines() if not line.startswith("  ")][0]
+    assert verdict.startswith("failed_validation: 0 rows")  # after the stage lines
     assert "failed checks: " in out and "split_not_empty (train)" in out
     run_json = json.loads((tmp_path / "out" / "run.json").read_text())
     assert run_json["status"] == "failed_validation" and run_json["exit_code"] == 1
