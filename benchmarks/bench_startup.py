@@ -10,7 +10,7 @@ no server, so every run starts Prefect's ephemeral server. Baselines measured in
 run: ``python -c pass``, ``python -c "import pipelines.cli"`` and the imports of a run
 (``import pipelines.cli, pipelines.flows``). Everything runs in fresh
 temporary Prefect homes (``PREFECT_HOME`` and ``DATAQUAL_PREFECT_HOME``). Runs alternate
-and medians are reported, with ratios to the ``import pipelines.cli`` baseline.
+and medians are reported, with ratios to the two import baselines.
 
     python benchmarks/bench_startup.py [--source ../shared/datasets/mnist] [--repeats 3]
                                        [--datasets sample mnist] [--modes server ephemeral]
@@ -167,9 +167,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dataqual-bench-startup-") as tmp:
         runs = _measure(args, Path(tmp))
     med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in runs.items()}
-    cli_import = med["import_cli"]["wall"]
     ratios = {
-        case: {f"{m}_to_import_cli": value / cli_import for m, value in metrics.items()}
+        case: {
+            f"{m}_to_{base}": value / med[base]["wall"]
+            for m, value in metrics.items()
+            for base in ("import_cli", "import_run")
+        }
         for case, metrics in med.items()
         if case not in BASELINES
     }

@@ -21,9 +21,8 @@ from pydantic import ValidationError
 
 from dataqual.errors import DataqualError, ValidationFailed
 from dataqual.plugins import load_plugins, plugins_from_env
-from dataqual.train.trainer import TrainConfig
 from pipelines import interrupts
-from pipelines.cli_args import build_parser
+from pipelines.cli_args import build_parser, training_config
 from pipelines.cli_ops import OPS_COMMANDS, add_ops_parsers
 from pipelines.cli_serve import add_serve_parser, cmd_serve
 from pipelines.cli_suites import add_suites_parser, cmd_suites
@@ -72,7 +71,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         reference=args.reference,
         shard_rows=args.shard_rows,
         train=not args.no_train,
-        training=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, force=args.force),
+        training=training_config(args),
         plugins=args.plugins,
         workers=args.workers,
         wait_lock=args.wait_lock,
@@ -143,7 +142,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise DataqualError(
             f"{args.run_dir}: no run.json; give the --out folder of a finished `dataqual run`"
         )
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, force=args.force)
+    config = training_config(args)
     flows = _flows(args)
     with show_progress():
         metrics = flows.train_flow(args.run_dir, config)

@@ -12,7 +12,7 @@ from dataqual.imageset import DEFAULT_MAX_EXPANSION, DEFAULT_MAX_IMAGE_SIDE
 from dataqual.store.shards import DEFAULT_SHARD_ROWS
 from dataqual.train.trainer import TrainConfig
 
-__all__ = ["Subparsers", "build_parser"]
+__all__ = ["Subparsers", "build_parser", "training_config"]
 
 #: ``parser.add_subparsers()``'s result (argparse keeps its type private).
 Subparsers = Any
@@ -51,6 +51,51 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
         help=f"training batch size (default: {batch})",
     )
     parser.add_argument("--force", action="store_true", help="train even when validation failed")
+    parser.add_argument(
+        "--devices",
+        type=_devices,
+        default=fields["devices"].default,
+        metavar="LIST",
+        help="where to train: auto (every GPU, else the CPU), cpu, gpu, or a list such as "
+        "gpu:0,gpu:1 (several: MirroredStrategy; multi-worker via TF_CONFIG) (default: auto)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=["float32", "mixed"],
+        default=fields["precision"].default,
+        help="mixed: mixed_float16, needs a GPU (default: float32)",
+    )
+    parser.add_argument("--jit", action="store_true", help="compile the train step with XLA")
+    parser.add_argument(
+        "--model",
+        choices=["mlp", "cnn"],
+        default=fields["model"].default,
+        help="mlp: the reference 784-1024-1024-10 MLP; cnn: a small convnet (default: mlp)",
+    )
+
+
+def _devices(text: str) -> str:
+    from pydantic import ValidationError
+
+    try:
+        return TrainConfig(devices=text).devices
+    except ValidationError:
+        raise argparse.ArgumentTypeError(
+            f"expected auto, cpu, gpu or a list such as gpu:0,gpu:1, got {text!r}"
+        ) from None
+
+
+def training_config(args: argparse.Namespace) -> TrainConfig:
+    """The :class:`TrainConfig` that the training flags of ``run`` and ``train`` give."""
+    return TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        force=args.force,
+        devices=args.devices,
+        precision=args.precision,
+        jit=args.jit,
+        model=args.model,
+    )
 
 
 def build_parser(*extra_commands: Callable[[Subparsers], None]) -> argparse.ArgumentParser:
@@ -58,7 +103,8 @@ def build_parser(*extra_commands: Callable[[Subparsers], None]) -> argparse.Argu
     parser = argparse.ArgumentParser(
         prog="dataqual",
         description="Validate, clean, store and train on MNIST-style image datasets.",
-        epilog="Exit codes: 0 passed, 1 failed validation, 2 bad input or usage, 3 internal error.",
+        epilog="Exit codes: 0 passed, 1 failed validation, 2 bad input or usage, 3 internal "
+        "error, 130/143 interrupted (SIGINT/SIGTERM).",
     )
     parser.add_argument("--version", action="version", version=f"dataqual {__version__}")
     parser.add_argument(
@@ -94,7 +140,7 @@ def _add_run(sub: Subparsers) -> None:
         description="Ingest a dataset, validate it, clean it, store Parquet shards, validate the "
         "cleaned data again, write reports and train the reference model. Writes OUT/run.json.",
         epilog="Exit codes: 0 the cleaned data passes, 1 it still fails validation, "
-        "2 bad input or usage, 3 internal error, 130 interrupted.",
+        "2 bad input or usage, 3 internal error, 130 interrupted (Ctrl-C), 143 stopped by SIGTERM.",
     )
     _add_source_flags(run)
     _add_reading_flags(run)

@@ -24,6 +24,7 @@ from dataqual.workspace import Workspace
 
 __all__ = [
     "findings_with_actions",
+    "model_artefacts",
     "refresh_model_report",
     "train",
     "train_finished_run",
@@ -120,21 +121,25 @@ def findings_with_actions(findings: pd.DataFrame) -> pd.DataFrame:
 def train(workspace: Workspace, config: TrainConfig, summary: RunSummary) -> RunSummary:
     """Train the reference model from the stored shards and record how it went:
     ``done``, ``forced`` (validation failed, ``force`` given) or ``refused``."""
+    from dataqual.train.checkpoint import backup_key, run_backup_dir
     from dataqual.train.trainer import train_from_shards
 
+    # Beside --out, not in the staging folder (new for every process): the same command,
+    # run again after a crash, finds the backup and resumes training where it stopped.
+    backup = run_backup_dir(workspace.out, backup_key(workspace.shards / "manifest.json", config))
     try:
         result = train_from_shards(
             workspace.shards,
             workspace.path("metrics").parent,
             config,
             validation_passed=summary.success,
+            backup_dir=backup,
         )
     except ValidationFailed as exc:
         log.warning("training refused: %s", exc)
         refresh_model_report(workspace.staging, None, "refused", f"Training was refused: {exc}.")
         return summary.model_copy(update={"training": "refused"})
-    model = str(Path(ARTEFACTS["metrics"]).parent / "model.keras")
-    artefacts = {**summary.artefacts, "metrics": ARTEFACTS["metrics"], "model": model}
+    artefacts = {**summary.artefacts, **model_artefacts(result.metrics)}
     training = "done" if summary.success else "forced"
     refresh_model_report(workspace.staging, result.metrics, training)
     return summary.model_copy(update={"training": training, "artefacts": artefacts})
@@ -190,8 +195,23 @@ def train_finished_run(run_dir: Path, config: TrainConfig) -> dict[str, Any]:
         config,
         validation_passed=passed,
     )
-    model = str(metrics.parent / "model.keras")
     training = "done" if passed else "forced"
     refresh_model_report(run_dir, result.metrics, training, report=run.get("report") or "")
-    write_json(run_json, run | {"training": training, "metrics": str(metrics), "model": model})
+    write_json(run_json, run | {"training": training, **model_artefacts(result.metrics)})
     return result.metrics
+
+
+def model_artefacts(metrics: dict[str, Any]) -> dict[str, str]:
+    """run.json's entries for a trained model, relative to the run folder: ``metrics``,
+    ``model`` (``.keras``), ``card`` (``card.md``; ``card.json`` beside it) and, when it was
+    exported, ``inference`` (a SavedModel for serving)."""
+    folder = Path(ARTEFACTS["metrics"]).parent
+    exports = metrics.get("exports", {})
+    found = {
+        "metrics": ARTEFACTS["metrics"],
+        "model": str(folder / exports.get("keras", "model.keras")),
+        "card": str(folder / "card.md"),
+    }
+    if "inference" in exports:
+        found["inference"] = str(folder / exports["inference"])
+    return found

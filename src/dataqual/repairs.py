@@ -6,6 +6,11 @@ A suite's expectation names its repair in ``meta.repair``. Two kinds exist:
   functions ``ImageBatch -> ImageBatch`` applied by the store pass to the rows the cleaning
   plan marks for them (``CleaningPlan.repairs``); the cleaned profile is measured on their
   output. A repair must return the same rows, in the same order, with the same image shape.
+* **the label repair** ``relabel`` gives a row the label that the label audit's out-of-fold
+  model is confident in (a ``label_relabel`` finding, detail ``relabel_to=K``); the cleaning
+  plan turns it into the pixel repairs ``relabel_K`` (:func:`relabel_repair`), which set the
+  label and keep the pixels. The original label stays in the raw findings and the
+  ``label_issues`` queue (``given_label``).
 * **reader repairs** (``clip``, ``resize``, ...) were already done by the reader while
   decoding; cleaning only records them. :func:`register_reader_repair` adds a name.
 
@@ -23,14 +28,20 @@ from dataqual.errors import ConfigError
 from dataqual.imageset import ImageBatch
 
 __all__ = [
+    "RELABEL",
     "Repair",
     "get_repair",
     "is_pixel_repair",
     "pixel_repair_names",
     "register_reader_repair",
     "register_repair",
+    "relabel_repair",
     "repair_names",
 ]
+
+#: The label repair a suite names; the plan expands it into ``relabel_<class>`` repairs.
+RELABEL = "relabel"
+_RELABEL_PREFIX = "relabel_"
 
 #: A pixel repair: the given rows, repaired (same rows, same order, same image shape).
 Repair = Callable[[ImageBatch], ImageBatch]
@@ -92,9 +103,32 @@ def register_reader_repair(name: str) -> None:
     _READER.add(name)
 
 
+def _relabel_class(name: str | None) -> int | None:
+    """``K`` of a ``relabel_K`` repair name (None for any other name)."""
+    if name is None or not name.startswith(_RELABEL_PREFIX):
+        return None
+    digits = name[len(_RELABEL_PREFIX) :]
+    return int(digits) if digits.isdigit() else None
+
+
+def relabel_repair(label: int) -> str:
+    """The name of the repair that sets the label of its rows to ``label`` (pixels kept)."""
+    return f"{_RELABEL_PREFIX}{int(label)}"
+
+
+def _relabel_to(label: int) -> Repair:
+    def relabel(batch: ImageBatch) -> ImageBatch:
+        return dataclasses.replace(batch, labels=np.full(len(batch.labels), label, np.int64))
+
+    return relabel
+
+
 def get_repair(name: str) -> Repair:
     """The pixel repair registered under ``name``."""
     _load_builtins()
+    label = _relabel_class(name)
+    if label is not None and name not in _PIXEL:
+        return _relabel_to(label)
     try:
         return _PIXEL[name]
     except KeyError:
@@ -107,7 +141,7 @@ def get_repair(name: str) -> Repair:
 def is_pixel_repair(name: str | None) -> bool:
     """Whether ``name`` is a registered pixel repair (applied by the store pass)."""
     _load_builtins()
-    return name in _PIXEL
+    return name in _PIXEL or _relabel_class(name) is not None
 
 
 def pixel_repair_names() -> list[str]:
@@ -119,4 +153,4 @@ def pixel_repair_names() -> list[str]:
 def repair_names() -> list[str]:
     """Every repair name a suite may use (pixel and reader repairs), sorted."""
     _load_builtins()
-    return sorted(_PIXEL.keys() | _READER)
+    return sorted(_PIXEL.keys() | _READER | {RELABEL})

@@ -3,7 +3,8 @@
 A ``.slow`` file is JSON: ``{"rows": N, "delay": SECONDS, "marker": PATH}``. Reading yields
 ``N`` seeded 28x28 images in chunks of 50, sleeping ``delay`` before each chunk, and touches
 ``marker`` when a pass over the records begins (profiling is the first full pass). Load it
-with ``dataqual --plugin tests.pipelines.slow_reader run --source x.slow ...``.
+with ``dataqual --plugin tests.pipelines.slow_reader run --source x.slow ...`` (only there:
+importing this module registers the format in the importing process).
 """
 
 from __future__ import annotations
@@ -19,15 +20,9 @@ import numpy as np
 from dataqual.imageset import DEFAULT_MAX_EXPANSION, SplitInfo
 from dataqual.ingest import Reader, Records, register_reader
 
-__all__ = ["SlowReader", "write_slow_source"]
+__all__ = ["SlowReader"]
 
 _CHUNK = 50
-
-
-def write_slow_source(path: Path, rows: int, delay: float, marker: Path) -> Path:
-    """Write a ``.slow`` source file and return its path."""
-    path.write_text(json.dumps({"rows": rows, "delay": delay, "marker": str(marker)}))
-    return path
 
 
 @register_reader("slow", detect=lambda probe: probe.path.suffix == ".slow", priority=0)

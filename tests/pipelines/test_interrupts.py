@@ -17,11 +17,17 @@ import pytest
 from pipelines.server import ServerProcess, free_port, server_healthy, start_server
 
 from tests.pipelines.ops_helpers import REPO, dataqual_command, env_for
-from tests.pipelines.slow_reader import write_slow_source
 
 pytestmark = pytest.mark.slow
 
-_PLUGIN = "tests.pipelines.slow_reader"
+_PLUGIN = "tests.pipelines.slow_reader"  # loaded by the runs only, never in this process
+
+
+def write_slow_source(path: Path, rows: int, delay: float, marker: Path) -> Path:
+    """A source for :mod:`tests.pipelines.slow_reader`: ``rows`` images arriving ``delay``
+    seconds a chunk of 50, ``marker`` touched when a pass over them begins."""
+    path.write_text(json.dumps({"rows": rows, "delay": delay, "marker": str(marker)}))
+    return path
 
 
 @pytest.fixture(scope="module")

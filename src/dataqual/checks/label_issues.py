@@ -46,6 +46,7 @@ __all__ = [
     "LabelIssues",
     "LabelIssuesSettings",
     "deskew_thumbnails",
+    "label_scores",
     "out_of_fold_probabilities",
 ]
 
@@ -83,7 +84,12 @@ class LabelIssues(Analyser[LabelIssuesSettings]):
 
     name: ClassVar[str] = "label_issues"
     Settings = LabelIssuesSettings
-    columns: ClassVar[tuple[str, ...]] = ("label_issue", "label_quality", "suggested_label")
+    columns: ClassVar[tuple[str, ...]] = (
+        "label_issue",
+        "label_quality",
+        "suggested_label",
+        "relabel_to",
+    )
 
     def analyse(self, profile: Profile, context: AnalysisContext) -> Analysis:
         s: LabelIssuesSettings = self.settings(context)
@@ -98,6 +104,7 @@ class LabelIssues(Analyser[LabelIssuesSettings]):
             "label_issue": np.zeros(n, bool),
             "label_quality": np.full(n, np.nan),
             "suggested_label": pd.array(np.full(n, None), dtype="Int64"),
+            "relabel_to": pd.array(np.full(n, None), dtype="Int64"),
         }
         observed: dict[str, Any] = {
             "rows_scored": int(valid.sum()),
@@ -114,6 +121,9 @@ class LabelIssues(Analyser[LabelIssuesSettings]):
         columns["label_issue"][rows] = found & (scores <= s.max_quality)
         columns["label_quality"][rows] = scores
         columns["suggested_label"][rows] = present[predicted]
+        confident = columns["label_issue"][rows] & (predicted != codes)
+        confident &= probs.max(axis=1) >= s.relabel_threshold
+        columns["relabel_to"][rows[confident]] = present[predicted[confident]]
         queue = _review_queue(
             df.iloc[rows], labels[rows], present[predicted], scores, found, s.queue_fraction
         )
@@ -122,6 +132,7 @@ class LabelIssues(Analyser[LabelIssuesSettings]):
             "classes": present.tolist(),
             "oof_accuracy": round(float((predicted == codes).mean()), 5),
             "cleanlab_issues": int(found.sum()),
+            "relabel_candidates": int(confident.sum()),
             **_issue_counts(df, columns["label_issue"]),
             "queue_rows": len(queue),
             "seconds": round(time.perf_counter() - started, 2),
@@ -138,6 +149,18 @@ class LabelIssues(Analyser[LabelIssuesSettings]):
             results=_verdicts(context.stage, observed, s),
             artefacts={"label_issues": queue},
         )
+
+
+def label_scores(
+    thumbs: np.ndarray, labels: np.ndarray, settings: LabelIssuesSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """cleanlab's label quality scores and issue mask of labelled thumbnails (every label
+    valid), as the analyser computes them (benchmarks use it to time the models)."""
+    present = np.unique(labels)
+    codes = np.searchsorted(present, labels)
+    probs, _ = out_of_fold_probabilities(thumbs, codes, len(present), settings)
+    found, scores = _cleanlab(codes, probs, settings)
+    return scores, found
 
 
 def _verdicts(

@@ -1,8 +1,9 @@
 """The out-of-fold model of the label audit, and the audit's settings.
 
-``class_knn`` (the default) is a class-conditional nearest-neighbour kernel on deskewed,
-PCA-reduced thumbnails; ``logistic`` is multinomial logistic regression. Both give every row
-class probabilities from a model fitted on the other folds (see
+``class_knn`` (the default, alias ``knn``) is a class-conditional nearest-neighbour kernel on
+deskewed, PCA-reduced thumbnails; ``logistic`` is multinomial logistic regression; ``mlp`` a
+one-hidden-layer sklearn ``MLPClassifier`` (slower); ``ensemble`` the mean of knn and mlp.
+Each gives every row class probabilities from a model fitted on the other folds (see
 :mod:`dataqual.checks.label_issues`).
 """
 
@@ -37,8 +38,21 @@ class LabelIssuesSettings(AnalyserSettings):
     stages: tuple[Stage, ...] = Field(
         ("raw",), description="Stages audited; the audit is slow and cleaning keeps flagged rows."
     )
-    model: Literal["class_knn", "logistic"] = Field(
-        "class_knn", description="Out-of-fold probability model."
+    model: Literal["class_knn", "knn", "logistic", "mlp", "ensemble"] = Field(
+        "class_knn",
+        description="Out-of-fold probability model: class_knn (alias knn, the default), "
+        "logistic, mlp (sklearn MLPClassifier, slower) or ensemble (mean of knn and mlp).",
+    )
+    relabel_threshold: float = Field(
+        0.9,
+        ge=0.5,
+        le=1,
+        description="A flagged row gets relabel_to (the suggested class) when the out-of-fold "
+        "probability of that class is at least this (used by the relabel action).",
+    )
+    hidden: int = Field(128, ge=1, le=4096, description="mlp: hidden units (one layer).")
+    epochs: int = Field(
+        30, ge=1, le=1000, description="mlp: most training epochs (early stopping from 1000 rows)."
     )
     folds: int = Field(5, ge=2, le=100, description="K of the stratified K-fold split.")
     deskew: bool = Field(True, description="Straighten slanted digits first (+0.4 % on MNIST).")
@@ -163,6 +177,22 @@ def _class_knn(
     return probs(scale), {"bandwidth": round(scale, 4), "neighbours": m}
 
 
+def _per_fold(
+    features: np.ndarray, codes: np.ndarray, folds: Folds, n_classes: int, make: Callable[[], Any]
+) -> np.ndarray:
+    """Out-of-fold probabilities of a fresh sklearn classifier ``make()`` per fold."""
+    probs = np.zeros((len(codes), n_classes))
+    for train, test in folds:
+        seen = np.unique(codes[train])
+        if len(seen) < 2:
+            probs[np.ix_(test, seen)] = 1.0
+            continue
+        model = make()
+        model.fit(features[train], codes[train])
+        probs[np.ix_(test, seen)] = model.predict_proba(features[test])
+    return probs
+
+
 def _logistic(
     features: np.ndarray,
     codes: np.ndarray,
@@ -174,22 +204,55 @@ def _logistic(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    probs = np.zeros((len(codes), n_classes))
-    for train, test in folds:
-        seen = np.unique(codes[train])
-        if len(seen) < 2:
-            probs[np.ix_(test, seen)] = 1.0
-            continue
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=settings.max_iter))
-        model.fit(features[train], codes[train])
-        probs[np.ix_(test, seen)] = model.predict_proba(features[test])
-    return probs, {}
+    def make() -> Any:
+        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=settings.max_iter))
+
+    return _per_fold(features, codes, folds, n_classes, make), {}
+
+
+def _mlp(
+    features: np.ndarray,
+    codes: np.ndarray,
+    folds: Folds,
+    n_classes: int,
+    settings: LabelIssuesSettings,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    def make() -> Any:
+        return MLPClassifier(
+            (settings.hidden,),
+            max_iter=settings.epochs,
+            early_stopping=len(codes) >= 1000,
+            random_state=settings.seed,
+        )
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        probs = _per_fold(features, codes, folds, n_classes, make)
+    return probs, {"hidden": settings.hidden}
+
+
+def _ensemble(
+    features: np.ndarray,
+    codes: np.ndarray,
+    folds: Folds,
+    n_classes: int,
+    settings: LabelIssuesSettings,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    knn, info = _class_knn(features, codes, folds, n_classes, settings)
+    mlp, more = _mlp(features, codes, folds, n_classes, settings)
+    return (knn + mlp) / 2, {**info, **more}
 
 
 #: Out-of-fold probability models by name: (features, class codes, folds, classes, settings).
 MODELS: dict[str, Callable[..., tuple[np.ndarray, dict[str, Any]]]] = {
     "class_knn": _class_knn,
+    "knn": _class_knn,
     "logistic": _logistic,
+    "mlp": _mlp,
+    "ensemble": _ensemble,
 }
 
 

@@ -2,7 +2,8 @@
 
 Each failing row-level check carries an action (from its suite). A row is removed when any
 of its findings says ``quarantine`` or ``drop``; otherwise it is repaired when any says
-``repair``; ``flag`` only lists it. Removed rows keep every reason, so nothing is lost
+``repair``; ``flag`` only lists it. The label repair ``relabel`` (detail ``relabel_to=K``)
+becomes the repair ``relabel_K`` of its rows. Removed rows keep every reason, so nothing is lost
 without a trace: the store layer writes them, images included, to the quarantine table.
 """
 
@@ -16,7 +17,7 @@ import pandas as pd
 
 from dataqual.checks.base import Action, CheckResult
 from dataqual.errors import ConfigError
-from dataqual.repairs import is_pixel_repair, repair_names
+from dataqual.repairs import RELABEL, is_pixel_repair, relabel_repair, repair_names
 from dataqual.validate.report import ValidationReport
 
 __all__ = ["CleaningPlan", "plan_cleaning", "reasons_series"]
@@ -109,6 +110,15 @@ def _check_repair(result: CheckResult) -> None:
         )
 
 
+def _relabel(repairs: dict[str, np.ndarray], rows: np.ndarray, details: np.ndarray, n: int) -> None:
+    """Mark ``rows`` for ``relabel_K``, K read from each detail ``relabel_to=K``."""
+    for row, detail in zip(rows, details, strict=True):
+        target = str(detail).rpartition("=")[2]
+        if not target.isdigit():
+            raise ConfigError(f"relabel needs a detail 'relabel_to=<class>', got {detail!r}")
+        repairs.setdefault(relabel_repair(int(target)), np.zeros(n, bool))[row] = True
+
+
 def plan_cleaning(ids: pd.Series | np.ndarray, report: ValidationReport) -> CleaningPlan:
     """Decide each row's fate from the raw report's row-level findings."""
     index = pd.Index(np.asarray(ids, dtype=object), dtype=object)
@@ -136,7 +146,9 @@ def plan_cleaning(ids: pd.Series | np.ndarray, report: ValidationReport) -> Clea
         elif result.action == Action.REPAIR:
             _check_repair(result)
             repair[rows] = True
-            if is_pixel_repair(result.repair):
+            if result.repair == RELABEL:
+                _relabel(repairs, rows, result.details[known], n)
+            elif is_pixel_repair(result.repair):
                 repairs.setdefault(str(result.repair), np.zeros(n, bool))[rows] = True
     if removed_frames:
         removed = pd.concat(removed_frames, ignore_index=True)

@@ -21,17 +21,19 @@ __all__ = ["apply_repairs", "cleaned_profile"]
 
 
 def apply_repairs(batch: ImageBatch, repairs: Mapping[str, np.ndarray]) -> ImageBatch:
-    """``batch`` with each pixel repair applied to the rows its mask marks.
+    """``batch`` with each pixel repair applied to the rows its mask marks (and the labels a
+    label repair sets).
 
     Repairs run in name order, so a row marked for two gets both in a fixed order. Only the
     images of a repair's output are used; it must return the rows it was given.
     """
     images: np.ndarray | None = None
+    labels = batch.labels
     for name in sorted(repairs):
         mask = repairs[name]
         if not mask.any():
             continue
-        current = batch if images is None else replace(batch, images=images)
+        current = replace(batch, images=batch.images if images is None else images, labels=labels)
         fixed = get_repair(name)(current.take(mask))
         if fixed.images.shape != (int(mask.sum()), *batch.shape):
             raise ValueError(
@@ -40,7 +42,12 @@ def apply_repairs(batch: ImageBatch, repairs: Mapping[str, np.ndarray]) -> Image
             )
         images = batch.images.copy() if images is None else images
         images[mask] = fixed.images
-    return batch if images is None else replace(batch, images=images)
+        if not np.array_equal(fixed.labels, labels[mask]):  # a label repair (relabel_K)
+            labels = labels.copy()
+            labels[mask] = fixed.labels
+    if images is None:
+        return batch
+    return replace(batch, images=images, labels=labels)
 
 
 def _as_stored(table: pd.DataFrame, repaired: np.ndarray) -> pd.DataFrame:

@@ -4,7 +4,8 @@ Shards are read with pyarrow ``iter_batches`` in large record batches; images co
 the fixed-size binary column without a copy. Shuffling is by shard order plus a vectorised
 permutation inside a window of several record batches, so the whole split never needs to
 be in memory. The NumPy form serves Keras on any backend (JAX on machines without
-TensorFlow); the ``tf.data`` form adds prefetching on the TensorFlow backend.
+TensorFlow); the ``tf.data`` form adds prefetching and multi-worker file sharding on the
+TensorFlow backend. Both give a fixed order for a given seed.
 """
 
 from __future__ import annotations
@@ -47,8 +48,19 @@ class ShardDataset:
         return self.manifest.splits[self.split].rows
 
     @property
+    def height(self) -> int:
+        return self.manifest.height
+
+    @property
+    def width(self) -> int:
+        return self.manifest.width
+
+    @property
     def features(self) -> int:
         return self.manifest.height * self.manifest.width
+
+    def shard_paths(self) -> list[Path]:
+        return self.manifest.shard_paths(self.folder, self.split)
 
     def steps(self, batch_size: int) -> int:
         return -(-self.rows // batch_size)
@@ -62,11 +74,14 @@ class ShardDataset:
         return np.concatenate(parts).astype(str) if parts else np.zeros(0, str)
 
     def chunks(
-        self, *, shuffle: bool = False, seed: int = 0
+        self, *, shuffle: bool = False, seed: int = 0, paths: list[Path] | None = None
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield (uint8 (n, H*W), int64 (n,)) chunks; shuffled within windows when asked."""
+        """Yield (uint8 (n, H*W), int64 (n,)) chunks; shuffled within windows when asked.
+
+        ``paths`` reads only those shard files (default: all of the split's).
+        """
         rng = np.random.default_rng(seed)
-        paths = self.manifest.shard_paths(self.folder, self.split)
+        paths = self.shard_paths() if paths is None else list(paths)
         if shuffle:
             paths = [paths[i] for i in rng.permutation(len(paths))]
         h, w = self.manifest.height, self.manifest.width
@@ -112,15 +127,37 @@ class ShardDataset:
             yield from self.batches(batch_size, shuffle=True, seed=seed + epoch)
             epoch += 1
 
-    def to_tf(self, batch_size: int, *, shuffle: bool = False, seed: int = 0):
-        """A ``tf.data.Dataset`` of (float32 images, int64 labels) batches, prefetched."""
+    def to_tf(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        seed: int = 0,
+        workers: tuple[int, int] = (1, 0),
+    ):
+        """A ``tf.data.Dataset`` of (float32 images, int64 labels) batches, prefetched.
+
+        The order is fixed by ``seed``: epoch k is the shuffled pass with ``seed + k``.
+        ``workers`` (count, this worker's index) shards the input for multi-worker
+        training: each worker reads every count-th shard file (file-level sharding) and the
+        dataset repeats, so fit needs ``steps_per_epoch``. TensorFlow's own FILE auto-shard
+        policy only finds its reader ops (TFRecord, text lines), not this Parquet source, so
+        the files are split here and auto-sharding is OFF; with fewer files than workers
+        the rows are split by TensorFlow instead (DATA policy). Within one worker,
+        ``tf.distribute`` splits each global batch across the replicas and prefetches to
+        their devices.
+        """
         import tensorflow as tf
 
+        count, index = workers
+        paths = self.shard_paths()
+        by_file = count > 1 and len(paths) >= count
+        mine = paths[index::count] if by_file else paths
         counter = {"epoch": 0}
 
         def gen() -> Iterator[tuple[np.ndarray, np.ndarray]]:
             counter["epoch"] += 1
-            yield from self.chunks(shuffle=shuffle, seed=seed + counter["epoch"])
+            yield from self.chunks(shuffle=shuffle, seed=seed + counter["epoch"], paths=mine)
 
         ds = tf.data.Dataset.from_generator(
             gen,
@@ -128,17 +165,21 @@ class ShardDataset:
                 tf.TensorSpec(shape=(None, self.features), dtype=tf.uint8),
                 tf.TensorSpec(shape=(None,), dtype=tf.int64),
             ),
+        ).rebatch(batch_size)
+        if count > 1:
+            ds = ds.repeat()
+        else:
+            ds = ds.apply(tf.data.experimental.assert_cardinality(self.steps(batch_size)))
+        ds = ds.map(
+            lambda x, y: (tf.cast(x, tf.float32) / 255.0, y),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
         )
-        steps = self.steps(batch_size)
-        ds = (
-            ds.rebatch(batch_size)
-            .apply(tf.data.experimental.assert_cardinality(steps))
-            .map(
-                lambda x, y: (tf.cast(x, tf.float32) / 255.0, y),
-                num_parallel_calls=tf.data.AUTOTUNE,
-            )
-        )
-        return ds.prefetch(tf.data.AUTOTUNE)
+        options = tf.data.Options()
+        options.deterministic = True
+        policy = tf.data.experimental.AutoShardPolicy
+        options.experimental_distribute.auto_shard_policy = policy.OFF if by_file else policy.DATA
+        return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 def _scaled(x: np.ndarray, scale: bool) -> np.ndarray:

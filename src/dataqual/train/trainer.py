@@ -6,7 +6,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -14,12 +14,23 @@ from pydantic import BaseModel, Field
 
 from dataqual.environment import quiet_native_import
 from dataqual.errors import ConfigError, ValidationFailed
-from dataqual.files import atomic_path, write_json
+from dataqual.files import write_json
+from dataqual.train.card import write_model_card
+from dataqual.train.checkpoint import (
+    backup_key,
+    export_model,
+    model_backup_dir,
+    resume_epoch,
+    training_callbacks,
+    training_record,
+)
 from dataqual.train.data import ShardDataset
-from dataqual.train.model import build_reference_model
+from dataqual.train.model import build_model
+from dataqual.train.strategy import Placement, place
 
 __all__ = [
     "MOST_WRONG",
+    "Resume",
     "TrainConfig",
     "TrainResult",
     "device_summary",
@@ -47,6 +58,19 @@ class TrainConfig(BaseModel):
         "auto",
         pattern="^(auto|tf|numpy)$",
         description="tf.data on the TensorFlow backend, NumPy batches otherwise.",
+    )
+    devices: str = Field(
+        "auto",
+        pattern=r"^\s*(auto|(cpu|gpu)(:\d+)?(\s*,\s*(cpu|gpu)(:\d+)?)*)\s*$",
+        description="Where to train: auto (every GPU, else the CPU), cpu, gpu, or a comma "
+        "list such as gpu:0,gpu:1 (several devices: MirroredStrategy).",
+    )
+    precision: Literal["float32", "mixed"] = Field(
+        "float32", description="float32, or mixed (mixed_float16; needs a GPU)."
+    )
+    jit: bool = Field(False, description="Compile the train step with XLA (jit_compile).")
+    model: Literal["mlp", "cnn"] = Field(
+        "mlp", description="mlp (the reference 784-1024-1024-10) or cnn (a small convnet)."
     )
 
 
@@ -79,11 +103,20 @@ def _num_classes(*datasets: ShardDataset) -> int:
 
 
 def train_from_shards(
-    shards: Path, out_dir: Path, config: TrainConfig, *, validation_passed: bool
+    shards: Path,
+    out_dir: Path,
+    config: TrainConfig,
+    *,
+    validation_passed: bool,
+    backup_dir: Path | None = None,
 ) -> TrainResult:
-    """Train on the train split's shards, evaluate on the eval split, write metrics and model.
+    """Train on the train split's shards, evaluate on the eval split, write metrics, the
+    model (``.keras`` and an inference export) and the model card.
 
-    Refuses (``ValidationFailed``) when validation failed, unless ``config.force``.
+    Each epoch is backed up in ``backup_dir`` (default: ``out_dir/.backup-<key>``, see
+    :mod:`dataqual.train.checkpoint`): the same command, run again after a crash, resumes at
+    the epoch that was cut short. Refuses (``ValidationFailed``) when validation failed,
+    unless ``config.force``.
     """
     quiet_native_import("keras")  # keras loads TensorFlow now: its absl lines filtered
     if not validation_passed and not config.force:
@@ -95,25 +128,64 @@ def train_from_shards(
     if train.rows == 0:
         raise ConfigError(f"{shards}: the {config.train_split!r} split is empty")
     device = device_summary()
+    placement = place(device["backend"], config.devices, config.precision, config.jit)
     classes = _num_classes(train, evaluation)
-    model = build_reference_model(
-        train.features, classes, learning_rate=config.learning_rate, seed=config.seed
-    )
-    fit = _fit(model, train, config, device["backend"])
-    truth, probs = _predict(model, evaluation)
+    with placement.scope():
+        model = build_model(
+            config.model,
+            train.height,
+            train.width,
+            classes,
+            learning_rate=config.learning_rate,
+            seed=config.seed,
+            jit_compile=placement.jit,
+        )
+    out_dir = Path(out_dir)
+    manifest = Path(shards) / "manifest.json"
+    backup = backup_dir or model_backup_dir(out_dir, backup_key(manifest, config))
+    start = resume_epoch(backup)
+    fit = _fit(model, train, config, placement, Resume(out_dir, backup, start))
+    truth, probs = _predict(model, evaluation, placement.replicas)
     metrics = {
         **_metrics(truth, probs.argmax(axis=1), fit, (train.rows, evaluation.rows), config),
         "forced": not validation_passed,
         **device,
+        **placement.summary(),
+        "model": config.model,
         **eval_metrics(truth, probs, evaluation.ids(), classes),
         "history": fit.history,
+        **training_record(backup, start),
     }
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model_path = _save_model(model, out_dir / "model.keras")
-    metrics_path = write_json(out_dir / "metrics.json", metrics)
+    status = "passed" if validation_passed else "failed"
+    result = _write_model(model, out_dir, metrics, manifest, config, status)
     log.info("trained %d epochs: test accuracy %.4f", config.epochs, metrics["test_accuracy"] or 0)
-    return TrainResult(metrics_path=metrics_path, model_path=model_path, metrics=metrics)
+    return result
+
+
+def _write_model(
+    model: Any,
+    out_dir: Path,
+    metrics: dict[str, Any],
+    manifest: Path,
+    config: TrainConfig,
+    validation_status: str,
+) -> TrainResult:
+    """The model's exports, ``metrics.json`` (which names the exports) and the model card."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    exports = export_model(model, out_dir)
+    metrics["exports"] = exports
+    metrics_path = write_json(out_dir / "metrics.json", metrics)
+    write_model_card(
+        out_dir,
+        metrics=metrics,
+        manifest_path=manifest,
+        validation_status=validation_status,
+        config=config,
+        exports=exports,
+    )
+    return TrainResult(
+        metrics_path=metrics_path, model_path=out_dir / exports["keras"], metrics=metrics
+    )
 
 
 @dataclass(frozen=True)
@@ -129,22 +201,39 @@ class _Fit:
     history: dict[str, list[float]]
 
 
-def _fit(model: Any, train: ShardDataset, config: TrainConfig, backend: str) -> _Fit:
-    """Fit ``model`` on the train split with tf.data or NumPy batches (see ``TrainConfig``)."""
+@dataclass(frozen=True)
+class Resume:
+    """Where a fit keeps its per-epoch backup and logs, and the epoch it starts at."""
+
+    out_dir: Path
+    backup: Path
+    start: int  # 0-based; > 0 when resuming an interrupted fit
+
+
+def _fit(
+    model: Any, train: ShardDataset, config: TrainConfig, placement: Placement, resume: Resume
+) -> _Fit:
+    """Fit ``model`` on the train split with tf.data or NumPy batches (see ``TrainConfig``);
+    a resumed fit shifts the shuffling seed so its epochs see the batches they would have."""
     from dataqual.train.callbacks import EpochProgress, EpochTimer
 
     use_tf = config.input_pipeline == "tf" or (
-        config.input_pipeline == "auto" and backend == "tensorflow"
+        config.input_pipeline == "auto" and placement.backend == "tensorflow"
     )
     if use_tf:
-        data = train.to_tf(config.batch_size, shuffle=True, seed=config.seed)
+        workers = placement.workers
+        seed = config.seed + resume.start
+        data = train.to_tf(config.batch_size, shuffle=True, seed=seed, workers=workers)
         fit_kwargs: dict[str, Any] = {"shuffle": False}  # the pipeline shuffles
+        if workers[0] > 1:  # each worker's input repeats: an epoch is counted in steps
+            fit_kwargs["steps_per_epoch"] = train.steps(config.batch_size)
     else:
-        data = train.epochs(config.batch_size, seed=config.seed)
+        data = train.epochs(config.batch_size, seed=config.seed + resume.start)
         fit_kwargs = {"steps_per_epoch": train.steps(config.batch_size), "shuffle": False}
     timer = EpochTimer()
     started = time.perf_counter()
-    callbacks = [timer, EpochProgress(config.epochs, train.rows)]
+    backup = training_callbacks(resume.out_dir, backup_dir=resume.backup)
+    callbacks = [*backup, timer, EpochProgress(config.epochs, train.rows)]
     history = model.fit(data, epochs=config.epochs, verbose=0, callbacks=callbacks, **fit_kwargs)
     losses = [float(v) for v in history.history["loss"]]
     accuracies = [float(v) for v in history.history["accuracy"]]
@@ -158,12 +247,14 @@ def _fit(model: Any, train: ShardDataset, config: TrainConfig, backend: str) -> 
     )
 
 
-def _predict(model: Any, evaluation: ShardDataset) -> tuple[np.ndarray, np.ndarray]:
+def _predict(model: Any, evaluation: ShardDataset, replicas: int) -> tuple[np.ndarray, np.ndarray]:
     """True labels and predicted class probabilities (n, classes) of the eval split, in
-    the order of :meth:`ShardDataset.ids`."""
+    the order of :meth:`ShardDataset.ids`. (Under several replicas ``predict_on_batch``
+    gives each replica the whole batch: the model is called directly instead.)"""
     y_true, y_prob = [], []
     for x, y in evaluation.batches(1024):
-        y_prob.append(np.asarray(model.predict_on_batch(x), dtype=np.float32))
+        prob = model(x, training=False) if replicas > 1 else model.predict_on_batch(x)
+        y_prob.append(np.asarray(prob, dtype=np.float32))
         y_true.append(y)
     if not y_true:
         classes = int(model.output_shape[-1])
@@ -230,13 +321,3 @@ def _metrics(
         "batch_size": config.batch_size,
         "input_pipeline": fit.input_pipeline,
     }
-
-
-def _save_model(model: Any, path: Path) -> Path:
-    """Save ``model`` atomically (Keras insists on the ``.keras`` suffix)."""
-    import keras
-
-    with atomic_path(path) as tmp:
-        keras.saving.save_model(model, tmp.with_suffix(".keras"))
-        tmp.with_suffix(".keras").replace(tmp)
-    return path
