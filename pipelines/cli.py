@@ -72,6 +72,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         shard_rows=args.shard_rows,
         train=not args.no_train,
         training=training_config(args),
+        clean_labels=args.clean_labels,
         plugins=args.plugins,
         workers=args.workers,
         wait_lock=args.wait_lock,

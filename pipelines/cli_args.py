@@ -150,6 +150,14 @@ def _add_run(sub: Subparsers) -> None:
     )
     _add_training_flags(run)
     run.add_argument(
+        "--clean-labels",
+        choices=["flag", "drop", "relabel"],
+        default=None,
+        help="what cleaning does with suspected label errors: flag (list them), drop "
+        "(quarantine them), relabel (confident ones get the model's class; the original "
+        "label stays in the findings) (default: the label suite's, flag)",
+    )
+    run.add_argument(
         "--shard-rows",
         type=_positive_int,
         default=DEFAULT_SHARD_ROWS,

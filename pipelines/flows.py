@@ -217,7 +217,7 @@ def run_flow(config: RunConfig) -> RunOutcome | State[RunOutcome]:
             _announce_failure(config, exc)
             if (signum := interrupts.signal_of(exc)) is None:
                 raise
-            return _cancelled(signum)
+            return _cancelled(signum, _training_backup(config))
         finally:
             forget()
     _announce(config, outcome)
@@ -243,9 +243,21 @@ def _process(config: RunConfig, workspace: Workspace, started: float) -> RunOutc
     return outcome
 
 
-def _cancelled(signum: int) -> State[Any]:
-    """The state of a run stopped by ``signum``: Cancelled, with what happened."""
-    return Cancelled(message=f"interrupted by {signal.Signals(signum).name}; nothing written")
+def _cancelled(signum: int, kept: Path | None = None) -> State[Any]:
+    """The state of a run stopped by ``signum``: Cancelled, with what happened (and the
+    training backup it kept, from which the same command resumes)."""
+    what = "nothing written"
+    if kept is not None:
+        interrupts.kept(f"the training backup {kept}; the same command resumes from it")
+        what = f"kept the training backup {kept}"
+    return Cancelled(message=f"interrupted by {signal.Signals(signum).name}; {what}")
+
+
+def _training_backup(config: RunConfig) -> Path | None:
+    """The per-epoch training backup an interrupted run leaves beside ``--out``, if any."""
+    out = Path(config.out).absolute()
+    found = sorted(out.parent.glob(f".{out.name}.train-backup-*"))
+    return found[-1] if found else None
 
 
 def _emergency(workspace: Workspace, flow_run_id: str) -> None:

@@ -92,8 +92,8 @@ def test_json_views_keep_every_key_users_read() -> None:
     run = s.run_json()
     for key in ("status", "exit_code", "training", "manifest", "validation", "quarantine",
                 "findings", "report", "data_docs", "metrics", "profile", "label_issues",
-                "model", "card", "inference", "counts", "dataset", "source", "format", "started", "finished",
-                "seconds", "dataqual_version"):  # fmt: skip
+                "model", "card", "inference", "counts", "dataset", "source", "format",
+                "started", "finished", "seconds", "dataqual_version"):  # fmt: skip
         assert key in run, key
     assert (run["status"], run["exit_code"]) == ("failed_validation", 1)
     assert RunSummary.model_validate(s.model_dump(mode="json")) == s  # round-trips

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -86,6 +87,12 @@ class RunConfig(BaseModel):
     notify: list[str] = Field(
         default_factory=list,
         description="Webhook URLs POSTed a JSON summary of the run (docs/alerts.md).",
+    )
+    clean_labels: Literal["flag", "drop", "relabel"] | None = Field(
+        None,
+        description="Override the label suite's action on suspected label errors: flag (list "
+        "them), drop (quarantine them), relabel (confident ones get the out-of-fold model's "
+        "class, the rest stay flagged; the original label stays in the findings).",
     )
     train: bool = Field(True, description="Train the reference model after storing.")
     training: TrainConfig = Field(default_factory=TrainConfig)

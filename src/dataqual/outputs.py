@@ -139,6 +139,8 @@ def train(workspace: Workspace, config: TrainConfig, summary: RunSummary) -> Run
         log.warning("training refused: %s", exc)
         refresh_model_report(workspace.staging, None, "refused", f"Training was refused: {exc}.")
         return summary.model_copy(update={"training": "refused"})
+    for stale in backup.parent.glob(f".{workspace.out.name}.train-backup-*"):
+        shutil.rmtree(stale, ignore_errors=True)  # older settings' backups: moot now
     artefacts = {**summary.artefacts, **model_artefacts(result.metrics)}
     training = "done" if summary.success else "forced"
     refresh_model_report(workspace.staging, result.metrics, training)

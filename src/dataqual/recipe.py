@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 
+from dataqual.checks.label_actions import with_label_action
 from dataqual.clean import CleaningPlan, cleaned_profile, plan_cleaning
 from dataqual.config import RunConfig
 from dataqual.errors import SourceError
@@ -147,7 +148,7 @@ def _locate(config: RunConfig) -> tuple[Path, str, DatasetSpec | None]:
 def ingest(config: RunConfig, workspace: Workspace) -> Ingested:
     """Resolve the source (path or registered dataset), open it and work out its spec."""
     load_plugins(config.plugins)
-    suites = load_suites(config.suites_dir)
+    suites = with_label_action(load_suites(config.suites_dir), config.clean_labels)
     location, fmt, registry_spec = _locate(config)
     source = _open(config, location, fmt)
     spec = (

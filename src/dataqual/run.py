@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from dataqual import recipe
+from dataqual.checks.label_actions import with_label_action
 from dataqual.config import RunConfig
 from dataqual.environment import quiet_third_parties
 from dataqual.ingest import open_source
@@ -72,7 +73,7 @@ def preflight(config: RunConfig) -> None:
     for url in config.notify:
         check_webhook_url(url)
     load_plugins(config.plugins)
-    load_suites(config.suites_dir)
+    with_label_action(load_suites(config.suites_dir), config.clean_labels)
     if config.reference is not None:
         check_reference(config.reference)
     if config.spec_file is not None:

@@ -38,7 +38,6 @@ def audit(**settings: object) -> dict:
     return LabelIssues().run(flipped_profile(), context).columns
 
 
-@pytest.mark.slow
 def test_relabel_to_marks_confident_flips_only() -> None:
     ids = flipped_profile().table["id"].to_numpy(dtype=str)
     confident = audit(relabel_threshold=0.5)
@@ -136,7 +135,6 @@ def _run(tmp_path: Path, action: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.Da
     return shards, removed, pd.read_parquet(out / "findings.parquet")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("action", ["drop", "relabel"])
 def test_label_action_end_to_end(tmp_path: Path, action: str) -> None:
     shards, removed, findings = _run(tmp_path, action)

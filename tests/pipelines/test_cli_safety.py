@@ -103,7 +103,7 @@ def test_failed_validation_names_the_failed_checks(
     code = main(["run", "--source", str(src), "--out", str(tmp_path / "out"), "--no-train"])
     out = capsys.readouterr().out
     assert code == 1
-    verdict = [line for line in out.splitlines() if not line.startswith("  ")][0]
+    verdict = next(line for line in out.splitlines() if not line.startswith("  "))
     assert verdict.startswith("failed_validation: 0 rows")  # after the stage lines
     assert "failed checks: " in out and "split_not_empty (train)" in out
     run_json = json.loads((tmp_path / "out" / "run.json").read_text())

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -48,6 +49,18 @@ def _start(home: Path, *args: str, new_session: bool = False) -> subprocess.Pope
         text=True,
         start_new_session=new_session,
     )
+
+
+def _collect(process: subprocess.Popen[str]) -> list[str]:
+    """The process's stdout lines, collected by a thread as they come."""
+    lines: list[str] = []
+
+    def read() -> None:
+        assert process.stdout is not None
+        lines.extend(iter(process.stdout.readline, ""))
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
 
 
 def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 180) -> None:
@@ -97,12 +110,16 @@ def _task_running(api_url: str, name: str) -> bool:
 
 
 def _assert_stopped_cleanly(
-    process: subprocess.Popen[str], seconds: float, out: Path, code: int
+    process: subprocess.Popen[str],
+    seconds: float,
+    out: Path,
+    code: int,
+    said: str = "dataqual: interrupted; nothing written",
 ) -> None:
     stderr = process.stderr.read() if process.stderr else ""
     assert process.returncode == code, stderr
     assert seconds < 5.0, f"took {seconds:.1f} s to stop"
-    assert stderr.strip().splitlines()[-1] == "dataqual: interrupted; nothing written"
+    assert stderr.strip().splitlines()[-1] == said
     for noise in ("Traceback", "Crash detected", "httpx", "internal error"):
         assert noise not in stderr, stderr
     assert not out.exists()
@@ -133,18 +150,22 @@ def test_ctrl_c_during_training_stops_within_5_s_and_a_rerun_succeeds(
     out = tmp_path / "out"
     run = ("run", "--source", str(sample_dir), "--out", str(out))
     process = _start(server.home, *run, "--epochs", "400")
+    lines = _collect(process)
     _wait_for(lambda: _task_running(server.api_url, "train"), "training to start")
-    time.sleep(4.0)  # into the epochs, past TensorFlow's import
+    _wait_for(lambda: any(line.startswith("epoch 2/400") for line in lines), "epoch 2")
     seconds = _stop_with(process, signal.SIGINT)
-    _assert_stopped_cleanly(process, seconds, out, 130)
+    (backup,) = out.parent.glob(".out.train-backup-*")  # epochs done so far: kept, named
+    kept = f"dataqual: interrupted; kept the training backup {backup}; the same command resumes"
+    _assert_stopped_cleanly(process, seconds, out, 130, said=f"{kept} from it")
     state = _flow_run_of(server.api_url, out)["state"]
     assert state["type"] in {"CANCELLED", "CRASHED"}, state  # type: ignore[index]
     assert server_healthy(server.api_url)
 
-    rerun = _start(server.home, *run, "--epochs", "1")
+    rerun = _start(server.home, *run, "--epochs", "1")  # new settings: a fresh training
     _, stderr = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, stderr
     assert json.loads((out / "run.json").read_text())["training"] == "done"
+    assert not list(out.parent.glob(".out.train-backup-*"))  # a finished training clears them
 
 
 def test_ctrl_c_to_the_terminal_group_without_a_server_is_recorded(tmp_path: Path) -> None:
