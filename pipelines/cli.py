@@ -126,7 +126,7 @@ def _flows(args: argparse.Namespace) -> Any:
     server, a private one is started for this command (see :mod:`pipelines.ephemeral`). At
     the default verbosity an expected error inside a task or flow run is not logged with a
     traceback: the CLI prints it as one line."""
-    if "PREFECT_API_URL" not in os.environ:
+    if not _api_configured():
         from pipelines.ephemeral import start_private_server
 
         os.environ["PREFECT_API_URL"] = start_private_server(args.prefect_home_dir).api_url
@@ -135,6 +135,18 @@ def _flows(args: argparse.Namespace) -> Any:
     if not args.verbose:
         quiet_expected_errors()
     return flows
+
+
+def _api_configured() -> bool:
+    """Whether Prefect already has an API to talk to: ``$PREFECT_API_URL``, or (when Prefect
+    is already imported, as in a program that calls :func:`main`) its active settings."""
+    if "PREFECT_API_URL" in os.environ:
+        return True
+    if "prefect" not in sys.modules:
+        return False
+    from prefect.settings import PREFECT_API_URL
+
+    return bool(PREFECT_API_URL.value())
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
