@@ -30,6 +30,7 @@ from dataqual.errors import DataqualError
 from dataqual.notify import failure_notification, notification, notify_all
 from dataqual.progress import StageDone, check_cancelled, emit
 from dataqual.run import RunOutcome, complete
+from dataqual.train.checkpoint import run_backups
 from dataqual.train.trainer import TrainConfig
 from dataqual.workspace import Workspace, discard, open_workspace
 from pipelines import interrupts
@@ -217,7 +218,8 @@ def run_flow(config: RunConfig) -> RunOutcome | State[RunOutcome]:
             _announce_failure(config, exc)
             if (signum := interrupts.signal_of(exc)) is None:
                 raise
-            return _cancelled(signum, _training_backup(config))
+            kept = run_backups(config.out)
+            return _cancelled(signum, kept[-1] if kept else None)
         finally:
             forget()
     _announce(config, outcome)
@@ -251,13 +253,6 @@ def _cancelled(signum: int, kept: Path | None = None) -> State[Any]:
         interrupts.kept(f"the training backup {kept}; the same command resumes from it")
         what = f"kept the training backup {kept}"
     return Cancelled(message=f"interrupted by {signal.Signals(signum).name}; {what}")
-
-
-def _training_backup(config: RunConfig) -> Path | None:
-    """The per-epoch training backup an interrupted run leaves beside ``--out``, if any."""
-    out = Path(config.out).absolute()
-    found = sorted(out.parent.glob(f".{out.name}.train-backup-*"))
-    return found[-1] if found else None
 
 
 def _emergency(workspace: Workspace, flow_run_id: str) -> None:

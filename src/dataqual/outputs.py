@@ -121,7 +121,7 @@ def findings_with_actions(findings: pd.DataFrame) -> pd.DataFrame:
 def train(workspace: Workspace, config: TrainConfig, summary: RunSummary) -> RunSummary:
     """Train the reference model from the stored shards and record how it went:
     ``done``, ``forced`` (validation failed, ``force`` given) or ``refused``."""
-    from dataqual.train.checkpoint import backup_key, run_backup_dir
+    from dataqual.train.checkpoint import backup_key, run_backup_dir, run_backups
     from dataqual.train.trainer import train_from_shards
 
     # Beside --out, not in the staging folder (new for every process): the same command,
@@ -139,7 +139,7 @@ def train(workspace: Workspace, config: TrainConfig, summary: RunSummary) -> Run
         log.warning("training refused: %s", exc)
         refresh_model_report(workspace.staging, None, "refused", f"Training was refused: {exc}.")
         return summary.model_copy(update={"training": "refused"})
-    for stale in backup.parent.glob(f".{workspace.out.name}.train-backup-*"):
+    for stale in run_backups(workspace.out):
         shutil.rmtree(stale, ignore_errors=True)  # older settings' backups: moot now
     artefacts = {**summary.artefacts, **model_artefacts(result.metrics)}
     training = "done" if summary.success else "forced"

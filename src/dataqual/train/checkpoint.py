@@ -51,6 +51,7 @@ __all__ = [
     "model_backup_dir",
     "resume_epoch",
     "run_backup_dir",
+    "run_backups",
     "tensorboard_skipped",
     "training_callbacks",
     "training_record",
@@ -86,6 +87,13 @@ def run_backup_dir(out: Path, key: str) -> Path:
     """The backup of ``dataqual run --out OUT``: beside ``OUT``, outside its staging folder."""
     out = Path(out).absolute()
     return out.with_name(f".{out.name}.train-backup-{key[:16]}")
+
+
+def run_backups(out: Path) -> list[Path]:
+    """The training backups beside ``--out`` (any settings), oldest name first: what an
+    interrupted ``dataqual run`` kept, for the same command to resume from."""
+    out = Path(out).absolute()
+    return sorted(out.parent.glob(f".{out.name}.train-backup-*"))
 
 
 def resume_epoch(backup_dir: Path) -> int:
