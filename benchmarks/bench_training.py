@@ -1,13 +1,15 @@
 """Benchmark: training throughput fed from Parquet shards vs from in-memory arrays.
 
-Runs the reference model (784-1024-1024-10, dropout 0.5, Adam, batch 128) on MNIST's train
-split twice per repeat, alternating: (a) `model.fit` on NumPy arrays held in memory, (b) the
+Runs a model of the trainer's (``--model mlp``, the reference 784-1024-1024-10, dropout
+0.5, Adam; or ``--model cnn``, the small convnet), batch 128, on MNIST's train split twice
+per repeat, alternating: (a) `model.fit` on NumPy arrays held in memory, (b) the
 streaming shard pipeline (`ShardDataset.to_tf`, or NumPy batches on non-TF backends). The
 first epoch of each (tracing, warm-up) is excluded; throughput is images/s over the rest.
 Goal: shard-fed throughput within 5% of in-memory. Needs a shard folder from a run
 (`dataqual run --source ../shared/datasets/mnist --out runs/mnist --no-train`), or builds one.
 
-    python benchmarks/bench_training.py [--shards runs/mnist/shards] [--epochs 3] [--repeats 2]
+    python benchmarks/bench_training.py [--shards runs/mnist/shards] [--model mlp|cnn] [--jit]
+        [--epochs 3] [--repeats 2]
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ def main() -> None:
     parser.add_argument("--shards", type=Path)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp")
+    parser.add_argument("--jit", action="store_true", help="XLA, as the trainer's --jit")
     args = parser.parse_args()
     import keras
     import numpy as np
@@ -50,7 +54,7 @@ def main() -> None:
 
     from dataqual.store.schema import table_images
     from dataqual.train.data import ShardDataset
-    from dataqual.train.model import build_reference_model
+    from dataqual.train.model import build_model
 
     tmp = None
     shards = args.shards
@@ -67,14 +71,18 @@ def main() -> None:
             )
         )
         shards = Path(tmp.name) / "run" / "shards"
-    table = pq.read_table(shards / "train")
-    x = table_images(table, 28, 28).reshape(-1, 784).astype(np.float32) / 255.0
-    y = table.column("label").to_numpy()
     ds = ShardDataset(shards, "train")
+    table = pq.read_table(shards / "train")
+    x = table_images(table, ds.height, ds.width).reshape(-1, ds.features)
+    x = x.astype(np.float32) / 255.0
+    y = table.column("label").to_numpy()
+    classes = int(y.max()) + 1
     rates: dict[str, list[float]] = {"memory": [], "shards": []}
     for rep in range(args.repeats):
         for kind in ("memory", "shards") if rep % 2 == 0 else ("shards", "memory"):
-            model = build_reference_model(784, 10, seed=rep)
+            model = build_model(
+                args.model, ds.height, ds.width, classes, seed=rep, jit_compile=args.jit
+            )
             if kind == "memory":
                 d = _timed_fit(model, x, args.epochs, y=y, batch_size=128, shuffle=True)
             elif keras.backend.backend() == "tensorflow":
@@ -88,6 +96,8 @@ def main() -> None:
         json.dumps(
             {
                 "backend": keras.backend.backend(),
+                "model": args.model,
+                "jit": args.jit,
                 "epochs": args.epochs,
                 "repeats": args.repeats,
                 "images_per_second_median": med,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from dataqual.errors import DataqualError, ValidationFailed
+from dataqual.errors import ConfigError, DataqualError, ValidationFailed
 from dataqual.plugins import load_plugins, plugins_from_env
 from pipelines import interrupts
 from pipelines.cli_args import build_parser, training_config
@@ -43,11 +43,23 @@ EXIT_PASSED, EXIT_FAILED_VALIDATION, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 log = logging.getLogger("dataqual.cli")
 
 
+def _settings_error(exc: ValidationError) -> str:
+    """A pydantic error on one line: ``where: what`` for each problem."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(x) for x in error["loc"])
+        what = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {what}" if where else what)
+    return "; ".join(parts)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from dataqual.config import RunConfig
     from dataqual.ingest.split import SplitSpec
     from dataqual.run import preflight
 
+    if args.compare_raw and args.no_train:
+        raise ConfigError("--compare-raw trains a second model: it cannot go with --no-train")
     config = RunConfig(
         source=args.source,
         dataset=args.dataset,
@@ -73,6 +85,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         train=not args.no_train,
         training=training_config(args),
         clean_labels=args.clean_labels,
+        compare_raw=args.compare_raw,
         plugins=args.plugins,
         workers=args.workers,
         wait_lock=args.wait_lock,
@@ -229,7 +242,7 @@ def _main(argv: Sequence[str] | None) -> int:
         _explain(args, exc, f"dataqual: error: {exc}")
         return EXIT_BAD_INPUT
     except ValidationError as exc:
-        print(f"dataqual: error: invalid settings: {exc}", file=sys.stderr)
+        print(f"dataqual: error: invalid settings: {_settings_error(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as exc:
         if exc.filename is None:  # not about a path the user gave: a bug or the machine

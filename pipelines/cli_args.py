@@ -149,14 +149,7 @@ def _add_run(sub: Subparsers) -> None:
         "--no-train", action="store_true", help="stop after writing the shards and reports"
     )
     _add_training_flags(run)
-    run.add_argument(
-        "--clean-labels",
-        choices=["flag", "drop", "relabel"],
-        default=None,
-        help="what cleaning does with suspected label errors: flag (list them), drop "
-        "(quarantine them), relabel (confident ones get the model's class; the original "
-        "label stays in the findings) (default: the label suite's, flag)",
-    )
+    _add_cleaning_flags(run)
     run.add_argument(
         "--shard-rows",
         type=_positive_int,
@@ -192,6 +185,24 @@ def _add_run(sub: Subparsers) -> None:
         metavar="ADDRESS",
         help="run the stages on an existing Dask cluster (its scheduler, e.g. "
         "tcp://10.0.0.5:8786); --out must be on storage the workers share",
+    )
+
+
+def _add_cleaning_flags(run: argparse.ArgumentParser) -> None:
+    """What cleaning does with suspected label errors, and whether to prove it paid."""
+    run.add_argument(
+        "--clean-labels",
+        choices=["flag", "drop", "relabel"],
+        default=None,
+        help="what cleaning does with suspected label errors: flag (list them), drop "
+        "(quarantine them), relabel (confident ones get the model's class; the original "
+        "label stays in the findings) (default: the label suite's, flag)",
+    )
+    run.add_argument(
+        "--compare-raw",
+        action="store_true",
+        help="also train the same model on the raw rows and put 'did cleaning help?' (both "
+        "accuracies on the same test rows, per class too) in the report",
     )
 
 

@@ -24,6 +24,7 @@ from prefect.futures import PrefectFuture, wait
 from prefect.states import Cancelled, Failed, State
 
 from dataqual import outputs, recipe
+from dataqual.compare import compare_with_raw
 from dataqual.config import RunConfig
 from dataqual.environment import quiet_third_parties
 from dataqual.errors import DataqualError
@@ -105,6 +106,7 @@ store = as_task("store", recipe.store)
 validate_cleaned = as_task("validate-cleaned", recipe.validate_cleaned)
 report = as_task("report", outputs.write_outputs)
 train = as_task("train", train_with_progress)
+compare_raw = as_task("compare-raw", compare_with_raw)
 
 
 def _settle(futures: list[PrefectFuture[Any]]) -> None:
@@ -174,6 +176,10 @@ def _submit_stages(config: RunConfig, workspace: Workspace) -> dict[str, Prefect
     }
     if config.train:
         stages["train"] = train.submit(workspace, config.training, summary)
+        if config.compare_raw:
+            stages["compare-raw"] = compare_raw.submit(
+                workspace, ingested, raw, config.training, stages["train"]
+            )
     return stages
 
 

@@ -96,6 +96,11 @@ class RunConfig(BaseModel):
     )
     train: bool = Field(True, description="Train the reference model after storing.")
     training: TrainConfig = Field(default_factory=TrainConfig)
+    compare_raw: bool = Field(
+        False,
+        description="Also train the same model on the raw rows and report whether cleaning "
+        "helped (both accuracies on the same eval rows, per class too).",
+    )
 
     def source_options(self) -> dict[str, object]:
         """Keyword arguments for :func:`~dataqual.ingest.open_source`."""
@@ -133,4 +138,6 @@ class RunConfig(BaseModel):
     def _one_source(self) -> RunConfig:
         if (self.source is None) == (self.dataset is None):
             raise ValueError("give exactly one of source (a path) or dataset (a registered name)")
+        if self.compare_raw and not self.train:
+            raise ValueError("compare_raw trains two models: it cannot go with train=False")
         return self

@@ -154,9 +154,11 @@ def refresh_model_report(
     note: str = "",
     *,
     report: str = ARTEFACTS["report"],
+    comparison: dict[str, Any] | None = None,
 ) -> Path | None:
     """Rewrite the Model section of ``run_dir``'s report (atomically; the rest of the page
-    is kept) with the training's ``metrics`` (None: no model) and what became of it; the
+    is kept) with the training's ``metrics`` (None: no model), what became of it and the
+    raw-versus-cleaned ``comparison`` (``--compare-raw``) when there is one; the
     most-wrong images that are in the label-issue queue (``label_issues.parquet`` or
     ``label_issue`` findings) are marked. Returns the report, or None when the run has none."""
     from dataqual.report.model import ModelResults, label_queue_ids, refresh_model_section
@@ -167,7 +169,9 @@ def refresh_model_report(
         return None
     findings = _read_columns(Path(run_dir) / ARTEFACTS["findings"], ["id", "check"])
     queue = _read_columns(Path(run_dir) / ARTEFACTS["label_issues"], ["id"])
-    results = ModelResults(metrics, training, note, label_queue_ids(findings, queue))
+    results = ModelResults(
+        metrics, training, note, label_queue_ids(findings, queue), comparison=comparison
+    )
     return refresh_model_section(path, Path(run_dir) / Path(ARTEFACTS["manifest"]).parent, results)
 
 
@@ -199,7 +203,10 @@ def train_finished_run(run_dir: Path, config: TrainConfig) -> dict[str, Any]:
     )
     training = "done" if passed else "forced"
     refresh_model_report(run_dir, result.metrics, training, report=run.get("report") or "")
-    write_json(run_json, run | {"training": training, **model_artefacts(result.metrics)})
+    if run.get("compare_raw"):  # compared with the model this training replaces
+        (run_dir / run["compare_raw"]).unlink(missing_ok=True)
+    update = {"training": training, **model_artefacts(result.metrics), "compare_raw": None}
+    write_json(run_json, run | update)
     return result.metrics
 
 

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from dataqual import recipe
 from dataqual.checks.label_actions import with_label_action
+from dataqual.compare import compare_with_raw
 from dataqual.config import RunConfig
 from dataqual.environment import quiet_third_parties
 from dataqual.ingest import open_source
@@ -158,6 +159,11 @@ def run_pipeline(config: RunConfig) -> RunOutcome:
         )  # fmt: skip
         if config.train:
             summary = _timed(t, "train", train, workspace, config.training, summary)
+        if config.train and config.compare_raw:
+            summary = _timed(
+                t, "compare-raw", compare_with_raw, workspace, done.ingested, done.raw,
+                config.training, summary,
+            )  # fmt: skip
         summary = summary.model_copy(update={"timings": t})
         return complete(workspace, summary, seconds=time.perf_counter() - started)
     except BaseException:

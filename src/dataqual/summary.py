@@ -207,7 +207,7 @@ class RunSummary(_Frozen):
             "exit_code": self.exit_code,
             "training": self.training,
             **artefacts,
-            **{k: self.artefacts.get(k) for k in ("model", "card", "inference")},
+            **{k: self.artefacts.get(k) for k in ("model", "card", "inference", "compare_raw")},
             **{k: data[k] for k in ("counts", "dataset", "source", "format")},
             **{k: data[k] for k in ("started", "finished", "seconds", "dataqual_version")},
             "failures": self.failures,

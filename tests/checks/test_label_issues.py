@@ -189,3 +189,24 @@ def test_deskew_straightens_a_slanted_bar() -> None:
     cols = (straight * np.arange(14)).sum(axis=1)[rows] / np.maximum(straight.sum(axis=1)[rows], 1)
     assert np.ptp(cols) < 1.5 < np.ptp(rows // 2 + 3)
     assert deskew_thumbnails(np.zeros((0, 196), np.uint8)).shape == (0, 196)
+
+
+def test_leave_one_out_knn_finds_the_flips_and_handles_a_singleton_class() -> None:
+    profile = flipped_profile()
+    analysis = audit(profile, model="knn_loo")
+    ids = profile.table["id"].to_numpy(dtype=str)
+    assert set(ids[analysis.columns["label_issue"]]) == set(FLIPS)
+    assert set(analysis.artefacts["label_issues"]["id"].head(len(FLIPS))) == set(FLIPS)
+    result = analysis.results[0]
+    assert result.observed["model"] == "knn_loo"
+    assert result.observed["folds"] == "leave-one-out"
+    again = audit(profile, model="knn_loo")
+    pd.testing.assert_frame_equal(
+        analysis.artefacts["label_issues"], again.artefacts["label_issues"]
+    )
+    y = np.repeat([0, 1, 2], [30, 19, 1])  # class 2: one row, no other row to compare with
+    codes = np.searchsorted(np.unique(y), y)
+    thumbs = make_profile({"train": (synthetic_images(y), y)}).thumbs
+    probs, _ = out_of_fold_probabilities(thumbs, codes, 3, LabelIssuesSettings(model="knn_loo"))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    assert probs[-1, 2] == 0.0

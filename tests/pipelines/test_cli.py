@@ -43,6 +43,20 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "one of the arguments --source --dataset is required" in capsys.readouterr().err
 
 
+def test_compare_raw_without_training_is_one_line_and_exit_2(
+    sample_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    code = main(
+        ["run", "--source", str(sample_dir), "--out", str(out), "--no-train", "--compare-raw"]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and not out.exists()
+    assert (
+        err == "dataqual: error: --compare-raw trains a second model: it cannot go with --no-train"
+    )
+
+
 def run_checks(out: Path) -> list[dict]:
     """The checks of both stages that fired, from validation.json."""
     v = json.loads((out / "validation.json").read_text())

@@ -133,7 +133,8 @@ def test_report_opens_in_chromium(tmp_path: Path) -> None:
     source = planted_dataset(tmp_path / "src")
     out = tmp_path / "run"
     training = TrainConfig(epochs=1, batch_size=32, force=True, input_pipeline="numpy")
-    outcome = run_pipeline(RunConfig(source=source, out=out, overwrite=True, training=training))
+    config = RunConfig(source=source, out=out, overwrite=True, training=training, compare_raw=True)
+    outcome = run_pipeline(config)
     run = json.loads(outcome.run_json.read_text())
     report = out / run["report"]
     assert report.is_file()
@@ -176,7 +177,11 @@ def test_report_opens_in_chromium(tmp_path: Path) -> None:
                         shaded: cm ? [...cm.querySelectorAll('td')].filter(
                             td => getComputedStyle(td).backgroundColor !== 'rgba(0, 0, 0, 0)'
                         ).length : 0,
-                        kpi: document.querySelector('#model-kpis .kpi .v')?.textContent ?? ''};
+                        kpi: document.querySelector('#model-kpis .kpi .v')?.textContent ?? '',
+                        compared: seen(document.querySelector('#model #compare-per-class')),
+                        comparedRows: document.querySelectorAll('#compare-per-class tbody tr')
+                            .length,
+                        verdict: document.querySelector('#compare-verdict')?.textContent ?? ''};
                 }"""
             )
             page.screenshot(path=str(_artifacts_dir(tmp_path) / "report.png"), full_page=True)
@@ -199,6 +204,14 @@ def test_report_opens_in_chromium(tmp_path: Path) -> None:
     assert model["classes"] == len(metrics["per_class_accuracy"]) == 10
     assert model["shaded"] > 0  # at least the diagonal of a model that learned something
     assert model["kpi"] == f"{metrics['test_accuracy']:.2%}"
+    # --compare-raw: the raw model kept every row but label 11 (blank, inverted, duplicate
+    # and leak included), the cleaned one fewer; both judged on the same test rows
+    compared = json.loads((out / run["compare_raw"]).read_text())
+    assert compared["raw"]["train_rows"] == 199 > compared["cleaned"]["train_rows"]
+    assert compared["cleaned"]["test_accuracy"] == metrics["test_accuracy"]
+    assert compared["eval_rows"] == metrics["test_rows"]
+    assert model["compared"] and model["comparedRows"] == 10, model
+    assert f"{compared['raw']['test_accuracy']:.2%} on the raw rows (199)" in model["verdict"]
 
 
 def test_data_docs_run_no_script_in_chromium(tmp_path: Path) -> None:

@@ -76,7 +76,8 @@ def test_mirrored_on_two_logical_cpus_matches_one_replica(shards: Path, tmp_path
         "MirroredStrategy", 2, ["cpu:0", "cpu:1"],
     )  # fmt: skip
     # Tolerance: 4 points. The 0.5 points is for MNIST's 10,000 test images after
-    # converging; here 400 test images (0.25 points each) after 2 epochs near 0.8, whose
+    # converging: benchmarks/bench_replicas.py measures that on the real shards (figures in
+    # docs/benchmarks.md); here 400 test images (0.25 points each) after 2 epochs near 0.8, whose
     # binomial standard error is ~2 points, and the 2 replicas draw other dropout masks and
     # sum gradients in another order. A replica whose gradients were lost or double-counted
     # trains measurably worse; both runs must also be far above chance (0.25).

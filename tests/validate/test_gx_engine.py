@@ -492,3 +492,32 @@ def test_a_store_folder_elsewhere_keeps_the_results_out_of_the_docs_folder(
     assert GxValidator(docs).build_docs() is not None  # a store that is empty renders too
     assert GxValidator(docs, store_dir=store).build_docs() == docs / "index.html"
     assert "crafted.raw_all_table" in (docs / "index.html").read_text()
+
+
+def test_every_failing_row_gets_its_detail_beyond_gx_list_cap(
+    tmp_path: Path, crafted_suite: Suite
+) -> None:
+    """GX caps ``unexpected_list`` (200 values) but not the index list: each of 450 failing
+    rows still gets its own ``column=value`` detail (the relabel repair reads its class there)."""
+    n = 450
+    table = pd.DataFrame(
+        {
+            "id": pd.array([f"train/{i}" for i in range(n)], dtype="string"),
+            "std": np.arange(n, dtype=np.float32) / 1000,  # every row < 4: all fail "blank"
+            "label": pd.array(np.arange(n) % 3, dtype="Int64"),
+            "border_mean": np.zeros(n, np.float32),
+        }
+    )
+    blank = by_name(
+        GxValidator(tmp_path / "docs").validate(
+            table,
+            crafted_suite,
+            stage="raw",
+            split=None,
+            parameters={"classes": [0, 1, 2]},
+            row_level=True,
+        )
+    )["blank"]
+    assert len(blank.ids) == n and len(blank.details) == n
+    rows = [int(i.split("/")[1]) for i in blank.ids]
+    assert blank.details.tolist() == [f"std={table['std'][r]}" for r in rows]

@@ -48,7 +48,8 @@ CASES: list[tuple[str, str, Callable[[Doc], None], str]] = [
         "label_issues",
         set_label_setting("neighbors", 10),
         f"{LABEL}.neighbors: unknown key (allowed: stages, notes, model, relabel_threshold, "
-        "hidden, epochs, folds, deskew, pca_components, neighbours, bandwidth, max_iter, "
+        "hidden, epochs, cnn_epochs, cnn_batch_size, folds, deskew, pca_components, neighbours, "
+        "bandwidth, max_iter, "
         "filter_by, frac_noise, score_method, max_quality, queue_fraction, min_rows, "
         "min_oof_accuracy, seed)",
     ),
@@ -68,8 +69,8 @@ CASES: list[tuple[str, str, Callable[[Doc], None], str]] = [
         "bad-choice",
         "label_issues",
         set_label_setting("model", "oracle"),
-        f"{LABEL}.model: 'oracle' is not allowed (allowed: 'class_knn', 'knn', 'logistic', "
-        "'mlp' or 'ensemble')",
+        f"{LABEL}.model: 'oracle' is not allowed (allowed: 'class_knn', 'knn', 'knn_loo', "
+        "'logistic', 'mlp', 'cnn' or 'ensemble')",
     ),
     (
         "bad-bandwidth",

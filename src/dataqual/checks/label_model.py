@@ -1,8 +1,11 @@
 """The out-of-fold model of the label audit, and the audit's settings.
 
 ``class_knn`` (the default, alias ``knn``) is a class-conditional nearest-neighbour kernel on
-deskewed, PCA-reduced thumbnails; ``logistic`` is multinomial logistic regression; ``mlp`` a
-one-hidden-layer sklearn ``MLPClassifier`` (slower); ``ensemble`` the mean of knn and mlp.
+deskewed, PCA-reduced thumbnails; ``knn_loo`` the same kernel with leave-one-out references
+(every other row of the class); ``logistic`` is multinomial logistic regression; ``mlp`` a
+one-hidden-layer sklearn ``MLPClassifier`` (slower); ``cnn`` a small Keras convnet per fold
+on the deskewed thumbnails (:mod:`dataqual.checks.label_cnn`; a GPU when Keras sees one);
+``ensemble`` the mean of knn and mlp.
 Each gives every row class probabilities from a model fitted on the other folds (see
 :mod:`dataqual.checks.label_issues`).
 """
@@ -17,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from dataqual.checks.label_cnn import PIXEL_MODELS, cnn_probabilities
 from dataqual.checks.registry import AnalyserSettings, Stage
 
 __all__ = ["MODELS", "LabelIssuesSettings", "deskew_thumbnails", "out_of_fold_probabilities"]
@@ -38,10 +42,13 @@ class LabelIssuesSettings(AnalyserSettings):
     stages: tuple[Stage, ...] = Field(
         ("raw",), description="Stages audited; the audit is slow and cleaning keeps flagged rows."
     )
-    model: Literal["class_knn", "knn", "logistic", "mlp", "ensemble"] = Field(
+    model: Literal["class_knn", "knn", "knn_loo", "logistic", "mlp", "cnn", "ensemble"] = Field(
         "class_knn",
         description="Out-of-fold probability model: class_knn (alias knn, the default), "
-        "logistic, mlp (sklearn MLPClassifier, slower) or ensemble (mean of knn and mlp).",
+        "knn_loo (class_knn with leave-one-out references), logistic, mlp (sklearn "
+        "MLPClassifier, slower), cnn (a small Keras convnet per fold on the deskewed "
+        "thumbnails; a GPU when Keras sees one; slowest on a CPU) or ensemble (mean of knn "
+        "and mlp).",
     )
     relabel_threshold: float = Field(
         0.9,
@@ -54,6 +61,8 @@ class LabelIssuesSettings(AnalyserSettings):
     epochs: int = Field(
         30, ge=1, le=1000, description="mlp: most training epochs (early stopping from 1000 rows)."
     )
+    cnn_epochs: int = Field(6, ge=1, le=100, description="cnn: training epochs per fold.")
+    cnn_batch_size: int = Field(256, ge=1, le=65536, description="cnn: training batch size.")
     folds: int = Field(5, ge=2, le=100, description="K of the stratified K-fold split.")
     deskew: bool = Field(True, description="Straighten slanted digits first (+0.4 % on MNIST).")
     pca_components: int = Field(50, ge=0, description="PCA components of the thumbnails (0: none).")
@@ -159,6 +168,42 @@ def _class_knn(
                     .kneighbors(features[test])
                 )
                 dist[test, c, :k] = d
+    return _kernel_probabilities(dist, codes, settings)
+
+
+def _class_knn_loo(
+    features: np.ndarray,
+    codes: np.ndarray,
+    folds: Folds,
+    n_classes: int,
+    settings: LabelIssuesSettings,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """``class_knn`` with leave-one-out references: every other row of the class (the row
+    itself dropped), one search per class instead of one per fold and class; ``folds`` unused."""
+    from sklearn.neighbors import NearestNeighbors
+
+    m = settings.neighbours
+    dist = np.full((len(codes), n_classes, m), np.inf, np.float32)
+    for c in range(n_classes):
+        own = codes == c
+        k = min(m, int(own.sum()))
+        if k:
+            nn = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(features[own])
+            if (~own).any():
+                dist[~own, c, :k] = nn.kneighbors(features[~own], k)[0]
+        k_own = min(m, int(own.sum()) - 1)  # the nearest of a row's own class is itself
+        if k_own > 0:
+            dist[own, c, :k_own] = nn.kneighbors(features[own], k_own + 1)[0][:, 1:]
+    probs, info = _kernel_probabilities(dist, codes, settings)
+    return probs, {**info, "folds": "leave-one-out"}
+
+
+def _kernel_probabilities(
+    dist: np.ndarray, codes: np.ndarray, settings: LabelIssuesSettings
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Class probabilities of the relative-bandwidth kernel on per-class neighbour distances
+    ``dist`` (rows x classes x neighbours, inf where a class has fewer neighbours)."""
+    m = settings.neighbours
     d2 = dist.astype(np.float64) ** 2
     d0 = d2[:, :, 0].min(axis=1)
     excess = (d2 - d0[:, None, None]) / np.maximum(d0, _TINY)[:, None, None]  # >= 0; inf if absent
@@ -250,8 +295,10 @@ def _ensemble(
 MODELS: dict[str, Callable[..., tuple[np.ndarray, dict[str, Any]]]] = {
     "class_knn": _class_knn,
     "knn": _class_knn,
+    "knn_loo": _class_knn_loo,
     "logistic": _logistic,
     "mlp": _mlp,
+    "cnn": cnn_probabilities,
     "ensemble": _ensemble,
 }
 
@@ -272,6 +319,8 @@ def out_of_fold_probabilities(
         thumbs = deskew_thumbnails(thumbs)
     features = np.asarray(thumbs, np.float32) / 255.0
     components = min(s.pca_components, len(features) - 1, features.shape[1])
+    if s.model in PIXEL_MODELS:  # a convnet needs the images, not their PCA components
+        components = 0
     if components > 0:
         with np.errstate(invalid="ignore", divide="ignore"):  # constant images: 0/0 variance ratio
             pca = PCA(components, random_state=s.seed)

@@ -53,6 +53,7 @@ class ModelResults:
     note: str = ""
     queue_ids: frozenset[str] = frozenset()
     class_names: Sequence[str] = field(default_factory=tuple)
+    comparison: Mapping[str, Any] | None = None  # compare_raw.json (--compare-raw)
 
     def most_wrong(self) -> list[dict[str, Any]]:
         return list((self.metrics or {}).get("most_wrong") or [])
@@ -129,6 +130,41 @@ def _per_class(results: ModelResults, confusion: np.ndarray) -> str:
     return (
         f'<table id="per-class-accuracy"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _points(value: Any) -> str:
+    try:
+        return f"{float(value) * 100:+.2f}"
+    except (TypeError, ValueError):
+        return "n/a"
+
+
+def _compared(results: ModelResults) -> str:
+    """ "Did cleaning help?": both models' accuracy on the same eval rows, per class too."""
+    comp = results.comparison
+    if not comp:
+        return ""
+    cleaned, raw = comp.get("cleaned") or {}, comp.get("raw") or {}
+    delta = comp.get("delta")
+    verdict = "n/a" if delta is None else "yes" if delta > 0 else "no" if delta < 0 else "no change"
+    accuracy = _pct(cleaned.get("test_accuracy"))
+    rows = "".join(
+        f'<tr data-class="{esc(label)}"><td>{esc(results.name(label))}</td>'
+        f'<td class="num">{_pct(v.get("raw"))}</td><td class="num">{_pct(v.get("cleaned"))}</td>'
+        f'<td class="num delta">{_points(v.get("delta"))}</td></tr>'
+        for label, v in sorted((comp.get("per_class") or {}).items(), key=lambda kv: int(kv[0]))
+    )
+    head = '<th>class</th><th class="num">raw</th><th class="num">cleaned</th>'
+    return (
+        '<div id="compare-raw"><h3>Did cleaning help?</h3>'
+        f'<p id="compare-verdict"><b>{verdict}</b>: test accuracy {accuracy}'
+        f" trained on the cleaned rows ({fmt_count(cleaned.get('train_rows'))}) against "
+        f"{_pct(raw.get('test_accuracy'))} on the raw rows ({fmt_count(raw.get('train_rows'))}),"
+        f" {_points(comp.get('delta'))} points; both evaluated on the same "
+        f"{fmt_count(comp.get('eval_rows'))} cleaned eval rows, same model, seed and epochs.</p>"
+        f'<table id="compare-per-class"><thead><tr>{head}<th class="num">points</th></tr>'
+        f"</thead><tbody>{rows}</tbody></table></div>"
     )
 
 
@@ -215,6 +251,7 @@ def model_section(results: ModelResults, images: Mapping[str, StoredImage]) -> s
         confusion = np.asarray(metrics.get("confusion_matrix") or [], dtype=np.int64)
         body = (
             _kpis(metrics, results.training)
+            + _compared(results)
             + '<div class="model-tables"><div><h3>Accuracy per class</h3>'
             + _per_class(results, confusion)
             + "</div><div><h3>Confusion matrix</h3>"

@@ -35,6 +35,7 @@ __all__ = [
     "TrainResult",
     "device_summary",
     "eval_metrics",
+    "fit_and_evaluate",
     "train_from_shards",
 ]
 
@@ -125,8 +126,29 @@ def train_from_shards(
         )
     train = ShardDataset(Path(shards), config.train_split)
     evaluation = ShardDataset(Path(shards), config.eval_split)
+    out_dir = Path(out_dir)
+    manifest = Path(shards) / "manifest.json"
+    backup = backup_dir or model_backup_dir(out_dir, backup_key(manifest, config))
+    model, metrics = fit_and_evaluate(train, evaluation, config, out_dir, backup)
+    metrics["forced"] = not validation_passed
+    status = "passed" if validation_passed else "failed"
+    result = _write_model(model, out_dir, metrics, manifest, config, status)
+    log.info("trained %d epochs: test accuracy %.4f", config.epochs, metrics["test_accuracy"] or 0)
+    return result
+
+
+def fit_and_evaluate(
+    train: ShardDataset,
+    evaluation: ShardDataset,
+    config: TrainConfig,
+    out_dir: Path,
+    backup: Path,
+) -> tuple[Any, dict[str, Any]]:
+    """Build the configured model, fit it on ``train`` (backed up each epoch in ``backup``,
+    TensorBoard logs under ``out_dir``) and evaluate it on ``evaluation``: the model and
+    its metrics (accuracy, per class, confusion matrix, history, where it ran)."""
     if train.rows == 0:
-        raise ConfigError(f"{shards}: the {config.train_split!r} split is empty")
+        raise ConfigError(f"{train.folder}: the {config.train_split!r} split is empty")
     device = device_summary()
     placement = place(device["backend"], config.devices, config.precision, config.jit)
     classes = _num_classes(train, evaluation)
@@ -140,15 +162,12 @@ def train_from_shards(
             seed=config.seed,
             jit_compile=placement.jit,
         )
-    out_dir = Path(out_dir)
-    manifest = Path(shards) / "manifest.json"
-    backup = backup_dir or model_backup_dir(out_dir, backup_key(manifest, config))
     start = resume_epoch(backup)
-    fit = _fit(model, train, config, placement, Resume(out_dir, backup, start))
+    fit = _fit(model, train, config, placement, Resume(Path(out_dir), backup, start))
     truth, probs = _predict(model, evaluation, placement.replicas)
     metrics = {
         **_metrics(truth, probs.argmax(axis=1), fit, (train.rows, evaluation.rows), config),
-        "forced": not validation_passed,
+        "forced": False,
         **device,
         **placement.summary(),
         "model": config.model,
@@ -156,10 +175,7 @@ def train_from_shards(
         "history": fit.history,
         **training_record(backup, start),
     }
-    status = "passed" if validation_passed else "failed"
-    result = _write_model(model, out_dir, metrics, manifest, config, status)
-    log.info("trained %d epochs: test accuracy %.4f", config.epochs, metrics["test_accuracy"] or 0)
-    return result
+    return model, metrics
 
 
 def _write_model(

@@ -80,6 +80,8 @@ def check_result(
             ids = table["id"].take(rows).to_numpy(dtype=object).astype(str)
         column = res.expectation_config.kwargs.get("column", "")
         values = result.get("unexpected_list") or []
+        if len(values) != len(rows) and column in table.columns:
+            values = table[column].take(rows).tolist()  # GX caps the list; the index is whole
         details = np.char.add(f"{column}=", np.array([str(v) for v in values], dtype=str))
         observed["unexpected_count"] = int(result.get("unexpected_count", len(ids)))
         observed["unexpected_percent"] = float(result.get("unexpected_percent") or 0.0)
