@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SCENARIOS", "accuracy_on", "main", "make_dirty", "parse_args", "run_scenario"]
+__all__ = ["SCENARIOS", "correct_on", "main", "make_dirty", "parse_args", "run_scenario"]
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = REPO.parent / "shared" / "datasets" / "mnist"
@@ -76,21 +76,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def make_dirty(data: dict, scenario: str, seed: int, per_kind: int) -> tuple[dict, int]:
-    """The dirty copy of ``data`` for a scenario (test untouched) and how many train rows
-    were changed."""
+def make_dirty(data: dict, scenario: str, seed: int, per_kind: int) -> tuple[dict, int, int]:
+    """The dirty copy of ``data`` for a scenario (test untouched), how many train rows were
+    changed, and how many test rows leaked into train (kept in ``data["leaked"]``, a mask
+    of the test rows: each leaked train row's nearest test image)."""
     from quality import plant
 
     rng = np.random.default_rng(seed)
     share = SCENARIOS[scenario]
+    data["leaked"] = np.zeros(len(data["test"][1]), bool)
     if share is None:
         dirty, truth = plant.inject(data, rng, per_kind, 0.0)
         assert np.array_equal(dirty["test"][1], data["test"][1])
-        return {"train": dirty["train"], "test": data["test"]}, len(truth)
+        leaks = truth.loc[truth["kind"].str.endswith("leak"), "id"]
+        rows = np.array([int(i.split("/")[1]) for i in leaks], dtype=np.int64)
+        data["leaked"][_nearest(dirty["train"][0][rows], data["test"][0])] = True
+        return {"train": dirty["train"], "test": data["test"]}, len(truth), len(rows)
     x, y = data["train"][0], data["train"][1].copy()
     flip = rng.permutation(len(y))[: round(share * len(y))]
     y[flip] = (y[flip] + rng.integers(1, 10, len(flip))) % 10
-    return {"train": (x, y), "test": data["test"]}, len(flip)
+    return {"train": (x, y), "test": data["test"]}, len(flip), 0
+
+
+def _nearest(images: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """Index of the nearest test image (L2 on pixels) of each of ``images``."""
+    a = images.reshape(len(images), -1).astype(np.float32)
+    b = test.reshape(len(test), -1).astype(np.float32)
+    d = (b * b).sum(1)[None, :] - 2 * a @ b.T
+    return d.argmin(axis=1)
 
 
 def _raw_shards(source: Path, out: Path) -> Path:
@@ -114,24 +127,32 @@ def _raw_shards(source: Path, out: Path) -> Path:
     return shards
 
 
-def accuracy_on(model_path: Path, test: tuple[np.ndarray, np.ndarray]) -> float:
-    """Accuracy of a saved model on the original test arrays (scaled as the trainer does)."""
+def correct_on(model_path: Path, test: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Which original test images a saved model gets right (scaled as the trainer does)."""
     import keras
 
     model = keras.models.load_model(model_path)
     x = test[0].reshape(len(test[0]), -1).astype(np.float32) / np.float32(255.0)
     pred = model.predict(x, batch_size=1024, verbose=0).argmax(axis=1)
-    return float((pred == test[1]).mean())
+    return pred == test[1]
 
 
-def _train(shards: Path, out: Path, args: argparse.Namespace, test: tuple, passed: bool) -> dict:
+def _train(shards: Path, out: Path, args: argparse.Namespace, data: dict, passed: bool) -> dict:
+    """Train on ``shards``; accuracy on the whole original test set and, where test rows
+    leaked into train, on the test rows that did not (``unleaked_accuracy``)."""
     from dataqual.train.trainer import TrainConfig, train_from_shards
 
     config = TrainConfig(epochs=args.epochs, seed=args.seed, force=not passed)
     started = time.perf_counter()
     result = train_from_shards(shards, out / "model", config, validation_passed=passed)
+    correct = correct_on(result.model_path, data["test"])
+    leaked = data.get("leaked")
+    extra = {}
+    if leaked is not None and leaked.any():
+        extra = {"unleaked_accuracy": round(float(correct[~leaked].mean()), 4)}
     return {
-        "test_accuracy": round(accuracy_on(result.model_path, test), 4),
+        "test_accuracy": round(float(correct.mean()), 4),
+        **extra,
         "train_rows": result.metrics.get("train_rows"),
         "forced": not passed,
         "train_seconds": round(time.perf_counter() - started, 1),
@@ -167,12 +188,17 @@ def run_scenario(
     """Raw and cleaned (per action) accuracies of one scenario."""
     from dataqual.testing import write_idx_dataset
 
-    dirty, changed = make_dirty(data, name, args.seed, args.per_kind)
+    dirty, changed, leaked = make_dirty(data, name, args.seed, args.per_kind)
     folder = write_idx_dataset(work / f"{name}-idx", dirty, level=1)
     raw_out = work / f"{name}-raw"
-    raw = _train(_raw_shards(folder, raw_out), raw_out, args, data["test"], True)
+    raw = _train(_raw_shards(folder, raw_out), raw_out, args, data, True)
     _log(f"{name} raw: {raw['test_accuracy']}")
-    result: dict[str, Any] = {"changed_train_rows": changed, "raw": raw, "cleaned": {}}
+    result: dict[str, Any] = {
+        "changed_train_rows": changed,
+        "leaked_test_rows": int(data["leaked"].sum()) if leaked else 0,
+        "raw": raw,
+        "cleaned": {},
+    }
     for action in args.actions:
         out = work / f"{name}-{action}"
         try:
@@ -181,7 +207,7 @@ def run_scenario(
             result["cleaned"][action] = {"error": f"{type(exc).__name__}: {exc}"}
             _log(f"{name} {action}: pipeline error {exc}")
             continue
-        trained = _train(shards, out, args, data["test"], facts["status"] == "passed")
+        trained = _train(shards, out, args, data, facts["status"] == "passed")
         trained |= facts
         trained["recovered"] = _recovered(clean_acc, raw["test_accuracy"], trained["test_accuracy"])
         result["cleaned"][action] = trained
@@ -203,9 +229,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         data = load_source(args.source, args.rows)
         clean_dir = write_idx_dataset(work / "clean-idx", data, level=1)
-        clean = _train(
-            _raw_shards(clean_dir, work / "clean"), work / "clean", args, data["test"], True
-        )
+        clean = _train(_raw_shards(clean_dir, work / "clean"), work / "clean", args, data, True)
         _log(f"clean: {clean['test_accuracy']}")
         scenarios = {
             name: run_scenario(name, data, work, args, clean["test_accuracy"])
