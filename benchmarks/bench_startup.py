@@ -3,17 +3,21 @@
 For the embedded sample (``data/sample``) and full MNIST (``--source``), each run is the real
 console command in a fresh process. "first stage" is from just before the process is
 launched (``time.time()``) to the start of its ``ingest`` task run, as Prefect recorded it
-(UTC wall clock); "flow" is to the start of the flow run; "wall" is the whole command. Two
-modes: "server", with a ``dataqual server`` started once by the benchmark (the CLI finds it
-through its record in the Prefect home) and stopped by its pid at the end; "ephemeral", with
-no server, so every run starts Prefect's ephemeral server. Baselines measured in the same
+(UTC wall clock); "flow" is to the start of the flow run; "wall" is the whole command. Three
+modes: "warm", with a ``dataqual server`` and its warm runner started once by the benchmark
+(the CLI finds them through their records in the Prefect home; the runner forks each
+command from a process that has imported Prefect, pandas, GX and dataqual) and stopped by
+pid at the end; "server", the same server with ``DATAQUAL_NO_WARM=1`` (each command imports
+everything itself); "ephemeral", with no server, so every run starts a private Prefect
+server. Baselines measured in the same
 run: ``python -c pass``, ``python -c "import pipelines.cli"`` and the imports of a run
 (``import pipelines.cli, pipelines.flows``). Everything runs in fresh
 temporary Prefect homes (``PREFECT_HOME`` and ``DATAQUAL_PREFECT_HOME``). Runs alternate
 and medians are reported, with ratios to the two import baselines.
 
     python benchmarks/bench_startup.py [--source ../shared/datasets/mnist] [--repeats 3]
-                                       [--datasets sample mnist] [--modes server ephemeral]
+                                       [--datasets sample mnist]
+                                       [--modes warm server ephemeral]
 """
 
 from __future__ import annotations
@@ -42,8 +46,11 @@ BASELINES = {
 }
 
 
-def _env(home: Path) -> dict[str, str]:
+def _env(home: Path, *, warm: bool = False) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.pop("DATAQUAL_NO_WARM", None)
+    if not warm:
+        env["DATAQUAL_NO_WARM"] = "1"
     env.update(
         PREFECT_HOME=str(home),
         DATAQUAL_PREFECT_HOME=str(home),
@@ -102,12 +109,15 @@ def _starts_from_db(home: Path) -> dict[str, float]:
     return {"flow": _timestamp(flow_start), "ingest": _timestamp(ingest)}
 
 
-def _run(source: Path, out: Path, home: Path, api_url: str | None) -> dict[str, float]:
+def _run(
+    source: Path, out: Path, home: Path, api_url: str | None, *, warm: bool
+) -> dict[str, float]:
     """One ``dataqual run SOURCE --no-train`` as the user types it."""
     command = [sys.executable, "-m", "pipelines", "run", "--source", str(source)]
     command += ["--out", str(out), "--no-train"]
     launched, t = time.time(), time.perf_counter()
-    done = subprocess.run(command, env=_env(home), capture_output=True, text=True, cwd=REPO)
+    env = _env(home, warm=warm)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=REPO)
     wall = time.perf_counter() - t
     if done.returncode not in (0, 1):
         raise RuntimeError(f"{' '.join(command)} exited {done.returncode}:\n{done.stderr[-3000:]}")
@@ -125,13 +135,27 @@ def _baseline(code: str, home: Path) -> float:
     return time.perf_counter() - t
 
 
+def _await_warm(home: Path, timeout: float = 120.0) -> None:
+    from pipelines.warm_client import WARM_RECORD
+
+    deadline = time.monotonic() + timeout
+    while not (home / WARM_RECORD).is_file():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no warm runner in {home} after {timeout:.0f} s")
+        time.sleep(0.2)
+
+
 def _measure(args: argparse.Namespace, tmp: Path) -> dict[str, list[dict[str, float]]]:
     """Every case once per repeat, alternating, each in a fresh process."""
     sys.path[:0] = [str(REPO), str(REPO / "src")]
     from pipelines.server import free_port, start_server
 
     homes = {mode: tmp / f"home-{mode}" for mode in ("server", "ephemeral")}
-    server = start_server(free_port(), homes["server"]) if "server" in args.modes else None
+    homes["warm"] = homes["server"]  # one server; "server" runs bypass its warm runner
+    server = None
+    if {"server", "warm"} & set(args.modes):
+        server = start_server(free_port(), homes["server"])
+        _await_warm(homes["server"])
     sources = {"sample": SAMPLE, "mnist": args.source}
     runs: dict[str, list[dict[str, float]]] = {}
     try:
@@ -143,8 +167,8 @@ def _measure(args: argparse.Namespace, tmp: Path) -> dict[str, list[dict[str, fl
             for dataset in args.datasets:
                 for mode in args.modes:
                     out = tmp / f"out-{dataset}-{mode}-{repeat}"
-                    api = server.api_url if mode == "server" and server else None
-                    result = _run(sources[dataset], out, homes[mode], api)
+                    api = server.api_url if mode != "ephemeral" and server else None
+                    result = _run(sources[dataset], out, homes[mode], api, warm=mode == "warm")
                     if repeat:
                         runs.setdefault(f"{dataset}_{mode}", []).append(result)
     finally:
@@ -161,7 +185,10 @@ def main() -> None:
         "--datasets", nargs="+", choices=["sample", "mnist"], default=["sample", "mnist"]
     )
     parser.add_argument(
-        "--modes", nargs="+", choices=["server", "ephemeral"], default=["server", "ephemeral"]
+        "--modes",
+        nargs="+",
+        choices=["warm", "server", "ephemeral"],
+        default=["warm", "server", "ephemeral"],
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dataqual-bench-startup-") as tmp:

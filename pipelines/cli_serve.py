@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dataqual.errors import ConfigError
+from pipelines.interrupts import exit_code
 
 __all__ = ["add_serve_parser", "cmd_serve"]
 
@@ -30,8 +32,9 @@ def add_serve_parser(sub: Any) -> None:
         "at it after success; a run whose source files, suites, options and dataqual version "
         "equal the latest run's writes only unchanged.json (unless --rerun). One run at a "
         "time; runs starting more than --max-late seconds late are skipped (Cancelled). "
-        "Needs a Prefect server: start `dataqual server` (or set PREFECT_API_URL). Stops on "
-        "Ctrl-C, pausing the schedule.",
+        "Needs a Prefect server: start `dataqual server` (or set PREFECT_API_URL). Ctrl-C or "
+        "SIGTERM stops it (exit 130 or 143) and pauses the deployment, however early it comes; "
+        "serving again resumes it.",
     )
     serve.add_argument("name", help="deployment name (served as dataqual-scheduled/NAME)")
     what = serve.add_mutually_exclusive_group(required=True)
@@ -72,7 +75,8 @@ def _api_url() -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve until interrupted; exit 2 (ConfigError) when no Prefect server answers."""
+    """Serve until SIGINT or SIGTERM (exit 130 or 143, the deployment paused); exit 2
+    (ConfigError) when no Prefect server answers."""
     from dataqual.config import RunConfig
     from dataqual.train.trainer import TrainConfig
 
@@ -99,7 +103,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from pipelines.serve import serve
 
     print(f"serving dataqual-scheduled/{args.name} on {url} ({args.timezone}); Ctrl-C stops")
-    serve(
+    stopped = serve(
         args.name,
         config,
         args.out_root,
@@ -109,4 +113,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         rerun=args.rerun,
         max_late=max_late,
     )
-    return 0
+    print(_stop_line(args.name, stopped.pause_error), file=sys.stderr, flush=True)
+    return 0 if stopped.signum is None else exit_code(stopped.signum)
+
+
+def _stop_line(name: str, pause_error: str | None) -> str:
+    if pause_error is not None:
+        return f"dataqual: stopped; could not pause dataqual-scheduled/{name}: {pause_error}"
+    return f"dataqual: stopped serving dataqual-scheduled/{name}; its schedule is paused"

@@ -13,6 +13,7 @@ __all__ = [
     "ExpectedErrorFilter",
     "configure_prefect",
     "default_prefect_home",
+    "prefect_defaults",
     "quiet_expected_errors",
 ]
 
@@ -23,18 +24,27 @@ def default_prefect_home() -> Path:
     return Path(env) if env else Path.home() / ".dataqual" / "prefect"
 
 
+def prefect_defaults(home: Path, log_level: str = "WARNING") -> dict[str, str]:
+    """The environment dataqual gives Prefect unless the user set it: its home, no
+    telemetry, quiet logs, patient database and start-up timeouts, no UI of its own."""
+    return {
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "GX_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": log_level,
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "60",
+        "PREFECT_API_DATABASE_TIMEOUT": "30",
+        "PREFECT_UI_ENABLED": "false",
+    }
+
+
 def configure_prefect(home: Path | None = None, *, log_level: str = "WARNING") -> Path:
     """Point Prefect at its own home (its SQLite lives there); switch off network telemetry."""
     home = Path(home) if home else default_prefect_home()
     home.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("PREFECT_HOME", str(home))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", log_level)
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "60")
-    os.environ.setdefault("PREFECT_API_DATABASE_TIMEOUT", "30")
-    os.environ.setdefault("PREFECT_UI_ENABLED", "false")
+    for key, value in prefect_defaults(home, log_level).items():
+        os.environ.setdefault(key, value)
     return home
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "ServerProcess",
     "api_url_for",
     "free_port",
+    "pid_alive",
     "running_server",
     "servable",
     "server_healthy",
@@ -52,6 +53,8 @@ class ServerProcess:
     home: Path
     log: Path
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    #: The warm runner (:mod:`pipelines.warm`) started with it, if any.
+    warm: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def api_url(self) -> str:
@@ -60,11 +63,18 @@ class ServerProcess:
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM the server (SIGKILL after ``timeout`` s), forget its record, and return
-        its exit status (None when it was not our child)."""
+        its exit status (None when it was not our child). Its warm runner stops first."""
+        if self.warm is not None:
+            self.warm.terminate()
+            try:
+                self.warm.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.warm.kill()
+                self.warm.wait()
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGTERM)
         code = self._wait(timeout)
-        if code is None and _alive(self.pid):
+        if code is None and pid_alive(self.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
             code = self._wait(5.0)
@@ -81,12 +91,13 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 return None
         deadline = time.monotonic() + timeout
-        while _alive(self.pid) and time.monotonic() < deadline:
+        while pid_alive(self.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         return None
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (someone else's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -143,10 +154,14 @@ def start_server(
     *,
     host: str = _LOOPBACK,
     timeout: float = 90.0,
+    warm: bool = True,
 ) -> ServerProcess:
     """Start ``prefect server start`` on ``host:port`` with ``home`` as PREFECT_HOME (default:
     dataqual's Prefect home), wait until its health endpoint answers, record it in
     ``home/dataqual-server.json`` and return it. Its output goes to ``home/server.log``.
+
+    With ``warm``, a warm runner (:mod:`pipelines.warm`) starts beside it: once it is ready
+    (a few seconds later), ``dataqual run|train|fetch`` in this Prefect home start in it.
 
     Raises :class:`ConfigError` when the port is taken and :class:`DataqualError` when the
     server exits or does not answer within ``timeout`` seconds (it is stopped then)."""
@@ -178,6 +193,10 @@ def start_server(
     tmp = home / f".{SERVER_RECORD}.{server.pid}"
     tmp.write_text(json.dumps(record))
     tmp.replace(home / SERVER_RECORD)
+    if warm:
+        from pipelines.warm import start_warm
+
+        server.warm = start_warm(home, server.api_url, server.pid)
     return server
 
 
@@ -207,7 +226,7 @@ def running_server(home: Path | None = None) -> str | None:
         pid, url = int(data["pid"]), str(data["url"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not _alive(pid):
+    if not pid_alive(pid):
         with contextlib.suppress(OSError):
             record.unlink()
         return None

@@ -73,9 +73,10 @@ def subscribe(listener: Listener) -> Callable[[], None]:
     return unsubscribe
 
 
-def emit(event: Event) -> None:
+def emit(event: Event) -> int:
     """Hand ``event`` to every listener; a failing listener is logged, never raised (progress
-    output must not break a run)."""
+    output must not break a run). Returns how many listeners this process has: 0 where
+    nothing listens, as in a Dask worker process (the flow then announces the stage)."""
     with _listeners_lock:
         listeners = list(_listeners)
     for listener in listeners:
@@ -83,6 +84,7 @@ def emit(event: Event) -> None:
             listener(event)
         except Exception:
             log.debug("progress listener %r failed", listener, exc_info=True)
+    return len(listeners)
 
 
 def request_cancel() -> None:

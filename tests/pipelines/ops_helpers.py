@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -111,3 +112,34 @@ def served_run_flow(
         yield
     finally:
         stop_pid(process)
+
+
+def start_warm_server(home: Path, timeout: float = 120.0) -> Any:
+    """A real server whose warm runner takes the commands started with
+    :func:`env_for` ``(home, None)`` (it is started in that environment); returned once the
+    runner is ready."""
+    from pipelines.server import free_port, start_server
+    from pipelines.warm_client import WARM_RECORD
+
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env_for(home, None))
+    try:
+        server = start_server(free_port(), home)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    deadline = time.monotonic() + timeout
+    while not (home / WARM_RECORD).is_file():
+        if time.monotonic() > deadline or server.warm is None or server.warm.poll() is not None:
+            server.stop()
+            raise RuntimeError(f"no warm runner in {home}: {(home / 'warm.log').read_text()}")
+        time.sleep(0.2)
+    return server
+
+
+def warm_log(home: Path) -> str:
+    """What the warm runner of ``home`` logged: ``warm: pid N: dataqual ARGS`` per command
+    it took and ``warm: pid N exited CODE`` when it ended."""
+    path = home / "warm.log"
+    return path.read_text() if path.is_file() else ""

@@ -17,7 +17,13 @@ from pathlib import Path
 import pytest
 from pipelines.server import ServerProcess, free_port, server_healthy, start_server
 
-from tests.pipelines.ops_helpers import REPO, dataqual_command, env_for
+from tests.pipelines.ops_helpers import (
+    REPO,
+    dataqual_command,
+    env_for,
+    start_warm_server,
+    warm_log,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +39,9 @@ def write_slow_source(path: Path, rows: int, delay: float, marker: Path) -> Path
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    running = start_server(free_port(), tmp_path_factory.mktemp("prefect-home"))
+    """A server with its warm runner, which takes the runs :func:`_start` starts (the path a
+    user with ``dataqual server`` takes): the signals reach the run through the client."""
+    running = start_warm_server(tmp_path_factory.mktemp("prefect-home"))
     yield running
     running.stop()
 
@@ -138,6 +146,7 @@ def test_a_signal_during_profiling_stops_the_run_within_5_s(
     time.sleep(1.0)
     seconds = _stop_with(process, signum)
     _assert_stopped_cleanly(process, seconds, out, 128 + signum)
+    assert f"--out {out} --no-train" in warm_log(server.home)  # it ran in the warm runner
     state = _flow_run_of(server.api_url, out)["state"]
     assert state["type"] == "CANCELLED", state  # type: ignore[index]
     assert signal.Signals(signum).name in state["message"]  # type: ignore[index]
@@ -157,6 +166,7 @@ def test_ctrl_c_during_training_stops_within_5_s_and_a_rerun_succeeds(
     (backup,) = out.parent.glob(".out.train-backup-*")  # epochs done so far: kept, named
     kept = f"dataqual: interrupted; kept the training backup {backup}; the same command resumes"
     _assert_stopped_cleanly(process, seconds, out, 130, said=f"{kept} from it")
+    assert f"--out {out} --epochs 400" in warm_log(server.home)
     state = _flow_run_of(server.api_url, out)["state"]
     assert state["type"] in {"CANCELLED", "CRASHED"}, state  # type: ignore[index]
     assert server_healthy(server.api_url)

@@ -1,5 +1,6 @@
 """``dataqual serve`` against a real Prefect server: an interval deployment runs on its own,
-the first run does the work and moves ``latest``, the next finds nothing new."""
+the first run does the work and moves ``latest``, the next finds nothing new; a signal,
+however early, leaves the deployment paused."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -145,3 +148,40 @@ def test_serve_without_a_server_exits_2(tmp_path: Path) -> None:
     )
     assert done.returncode == 2, done.stderr
     assert "dataqual server" in done.stderr.strip().splitlines()[-1]
+
+
+def _deployment(api_url: str, name: str) -> dict[str, object] | None:
+    try:
+        with urllib.request.urlopen(f"{api_url}/deployments/name/{name}", timeout=2) as resp:
+            return json.loads(resp.read())
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+@pytest.mark.slow
+def test_a_signal_right_after_registering_leaves_the_deployment_paused(
+    tmp_path: Path, server: ServerProcess
+) -> None:
+    # Prefect's runner pauses its deployments only once it has fully started: a signal in
+    # the first seconds after the deployment exists used to leave it scheduling runs.
+    log = tmp_path / "serve.log"
+    env = {**os.environ, "PREFECT_API_URL": server.api_url, "PREFECT_HOME": str(server.home)}
+    env["DATAQUAL_PREFECT_HOME"] = str(server.home)
+    args = ["serve", "early", "--source", str(SAMPLE), "--out-root", str(tmp_path / "runs")]
+    process = _serve([*args, "--interval", "3600", "--no-train"], env, log)
+    try:
+        deadline = time.monotonic() + 90
+        while _deployment(server.api_url, "dataqual-scheduled/early") is None:
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.02)
+        os.kill(process.pid, signal.SIGINT)  # as soon as the deployment exists
+        code = process.wait(20)
+    finally:
+        _stop(process)
+    deployment = _deployment(server.api_url, "dataqual-scheduled/early")
+    assert deployment is not None and deployment["paused"] is True, deployment
+    output = log.read_text()
+    assert code == 130, output
+    assert output.strip().splitlines()[-1] == (
+        "dataqual: stopped serving dataqual-scheduled/early; its schedule is paused"
+    ), output

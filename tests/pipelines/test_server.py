@@ -94,6 +94,8 @@ def test_dataqual_server_prints_where_it_is_and_ctrl_c_stops_it(tmp_path: Path) 
         api = f"http://127.0.0.1:{port}/api"
         assert f"UI:  http://127.0.0.1:{port}" in text
         assert f"export PREFECT_API_URL={api}" in text
+        (warm_line,) = [line for line in lines if line.startswith("Warm runner (pid ")]
+        warm_pid = int(warm_line.split()[3].rstrip("):"))
         assert server_healthy(api)
         server_pid = json.loads((tmp_path / SERVER_RECORD).read_text())["pid"]
         started = time.monotonic()
@@ -105,5 +107,7 @@ def test_dataqual_server_prints_where_it_is_and_ctrl_c_stops_it(tmp_path: Path) 
             process.kill()
     assert "server stopped" in process.stderr.read()
     assert not _alive(server_pid)
+    assert not _alive(warm_pid)  # its warm runner stops with it
     assert not server_healthy(api)
     assert not (tmp_path / SERVER_RECORD).exists()
+    assert not (tmp_path / "dataqual-warm.json").exists()
