@@ -223,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser(add_suites_parser, add_ops_parsers, add_serve_parser)
     args = parser.parse_args(argv)
+    args.launch_env = dict(os.environ)  # before dataqual's defaults: for the warm runner
     configure_logging(args.verbose)
     home = configure_prefect(args.prefect_home, log_level=prefect_log_level(args.verbose))
     if "PREFECT_API_URL" not in os.environ and (url := running_server(home)):

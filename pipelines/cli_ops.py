@@ -84,7 +84,13 @@ def _on_sigterm(*_: Any) -> None:
 def cmd_server(args: argparse.Namespace) -> int:
     """Start the server, print where it is, wait; Ctrl-C (130) or SIGTERM (143) stop it."""
     home = _home(args)
-    server = start_server(args.port, home, host=args.host, warm=not args.no_warm)
+    server = start_server(
+        args.port,
+        home,
+        host=args.host,
+        warm=not args.no_warm,
+        warm_env=getattr(args, "launch_env", None),
+    )
     print(f"Prefect server running (pid {server.pid}), home {home}")
     if server.warm is not None:
         print(f"Warm runner (pid {server.warm.pid}): run, train and fetch start in it")

@@ -12,7 +12,6 @@ same on Prefect's thread runner and on a ``DaskTaskRunner`` (worker processes).
 import contextlib
 import functools
 import signal
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, wait
-from prefect.states import Cancelled, Completed, Failed, State
+from prefect.states import Cancelled, Failed, State
 
 from dataqual import outputs, recipe
 from dataqual.compare import compare_with_raw
@@ -39,6 +38,7 @@ from pipelines import interrupts
 from pipelines.artifacts import publish_run_artifacts, train_with_progress
 from pipelines.console import log_progress_to_prefect
 from pipelines.events import emit_failure_event, emit_run_events
+from pipelines.runners import relay_from_workers, relay_to_flow
 
 __all__ = [
     "TASK_OPTIONS",
@@ -84,40 +84,22 @@ def as_task(name: str, fn: Callable[..., Any]) -> Any:
     )
 
 
-#: The state message of a stage that ran where nothing listened to its progress (a Dask
-#: worker process): it carries the stage's seconds to the flow, which announces it.
-_SECONDS = "stage seconds: "
-
-
 def _staged(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` that does not start once the run is interrupted, and that announces its end
-    (:class:`~dataqual.progress.StageDone`) so the CLI can print each stage as it ends.
-    Where nothing listens (a Dask worker process) the task ends in a Completed state whose
-    message carries the seconds, and the flow announces the stage (:func:`_announce_stage`)."""
+    (:class:`~dataqual.progress.StageDone`) so the CLI can print each stage as it ends. On
+    a Dask worker process, the stage's events (its end, its epochs) are relayed to the flow
+    (:func:`pipelines.runners.relay_to_flow`), which emits them where the CLI listens."""
 
     @functools.wraps(fn)
     def stage(*args: Any, **kwargs: Any) -> Any:
         check_cancelled()
-        started = time.perf_counter()
-        result = fn(*args, **kwargs)
-        seconds = time.perf_counter() - started
-        if emit(StageDone(name, seconds)) or not _in_dask_worker():
-            return result
-        return Completed(data=result, message=f"{_SECONDS}{seconds:.6f}")
+        with relay_to_flow():
+            started = time.perf_counter()
+            result = fn(*args, **kwargs)
+            emit(StageDone(name, time.perf_counter() - started))
+        return result
 
     return stage
-
-
-def _in_dask_worker() -> bool:
-    """Whether this runs as a task on a Dask worker (submitted by a ``DaskTaskRunner``)."""
-    distributed = sys.modules.get("distributed")
-    if distributed is None:
-        return False
-    try:
-        distributed.get_worker()
-    except ValueError:
-        return False
-    return True
 
 
 ingest = as_task("ingest", recipe.ingest)
@@ -131,25 +113,14 @@ train = as_task("train", train_with_progress)
 compare_raw = as_task("compare-raw", compare_with_raw)
 
 
-def _announce_stage(name: str, future: PrefectFuture[Any]) -> None:
-    """Emit the end of a finished stage that ran where nothing listened (see
-    :func:`_staged`), with the seconds it measured; a stage that announced itself in this
-    process is not repeated."""
-    message = future.state.message or ""
-    if message.startswith(_SECONDS):
-        emit(StageDone(name, float(message.removeprefix(_SECONDS))))
-
-
 def _settle(stages: dict[str, PrefectFuture[Any]]) -> None:
-    """Announce each stage as it ends (see :func:`_announce_stage`). Raise the error of the
-    earliest stage that failed, once every stage has stopped (nothing may still write into a
-    staging folder that is about to be removed). On an interrupt, stages are asked to stop
-    and waited for only until the watchdog's deadline."""
+    """Raise the error of the earliest stage that failed, once every stage has stopped
+    (nothing may still write into a staging folder that is about to be removed). On an
+    interrupt, stages are asked to stop and waited for only until the watchdog's deadline."""
     futures = list(stages.values())
     try:
-        for name, future in stages.items():
+        for future in futures:
             future.result()
-            _announce_stage(name, future)
     except BaseException as exc:
         timeout = None
         if (signum := interrupts.signal_of(exc)) is not None:
@@ -274,8 +245,9 @@ def run_flow(config: RunConfig) -> RunOutcome | State[RunOutcome]:
 def _process(config: RunConfig, workspace: Workspace, started: float) -> RunOutcome:
     """Every stage, then the finished run moved into place; an interrupt cannot break the
     move (a run that finished is kept, and the CLI says so)."""
-    stages = _submit_stages(config, workspace)
-    _settle(stages)
+    with relay_from_workers():
+        stages = _submit_stages(config, workspace)
+        _settle(stages)
     last = list(stages.values())[-1].result()
     done = last.model_copy(update={"timings": _timings(stages)})
     with interrupts.shielded():

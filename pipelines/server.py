@@ -18,6 +18,7 @@ import time
 import typing
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -155,13 +156,15 @@ def start_server(
     host: str = _LOOPBACK,
     timeout: float = 90.0,
     warm: bool = True,
+    warm_env: Mapping[str, str] | None = None,
 ) -> ServerProcess:
     """Start ``prefect server start`` on ``host:port`` with ``home`` as PREFECT_HOME (default:
     dataqual's Prefect home), wait until its health endpoint answers, record it in
     ``home/dataqual-server.json`` and return it. Its output goes to ``home/server.log``.
 
-    With ``warm``, a warm runner (:mod:`pipelines.warm`) starts beside it: once it is ready
-    (a few seconds later), ``dataqual run|train|fetch`` in this Prefect home start in it.
+    With ``warm``, a warm runner (:mod:`pipelines.warm`) starts beside it, in ``warm_env``
+    (default: this process's environment): once it is ready (a few seconds later),
+    ``dataqual run|train|fetch`` started in that environment with this home start in it.
 
     Raises :class:`ConfigError` when the port is taken and :class:`DataqualError` when the
     server exits or does not answer within ``timeout`` seconds (it is stopped then)."""
@@ -196,7 +199,7 @@ def start_server(
     if warm:
         from pipelines.warm import start_warm
 
-        server.warm = start_warm(home, server.api_url, server.pid)
+        server.warm = start_warm(home, server.api_url, server.pid, warm_env)
     return server
 
 

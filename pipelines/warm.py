@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from hashlib import sha256
 from pathlib import Path
 from typing import Any, NoReturn
@@ -67,10 +67,14 @@ def warm_socket_path(home: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"dataqual-warm-{os.getuid()}-{name}.sock"
 
 
-def start_warm(home: Path, api_url: str, server_pid: int) -> subprocess.Popen[bytes]:
-    """Start the warm runner of the server ``server_pid`` (API ``api_url``) in ``home``, with
-    this process's environment; it writes ``home/warm.log`` and its record when ready."""
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+def start_warm(
+    home: Path, api_url: str, server_pid: int, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start the warm runner of the server ``server_pid`` (API ``api_url``) in ``home``, in
+    ``env`` (default: this process's environment); it writes ``home/warm.log``, and its
+    record when ready. It takes the commands started in an environment like ``env``."""
+    env = {k: v for k, v in (os.environ if env is None else env).items()}
+    env.pop("PREFECT_API_URL", None)
     command = [sys.executable, "-m", "pipelines.warm", str(home), api_url, str(server_pid)]
     with (home / "warm.log").open("ab") as log:
         return subprocess.Popen(
@@ -99,8 +103,11 @@ class WarmRunner:
         """Listen on the socket, route signals through the wake-up pipe, write the record."""
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
-        self.listener.bind(str(self.socket_path))
-        os.chmod(self.socket_path, 0o600)
+        umask = os.umask(0o177)  # the socket is the owner's alone from the start
+        try:
+            self.listener.bind(str(self.socket_path))
+        finally:
+            os.umask(umask)
         self.listener.listen(16)
         for fd in (self.wake_r, self.wake_w):
             os.set_blocking(fd, False)

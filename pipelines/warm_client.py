@@ -47,8 +47,10 @@ WARM_COMMANDS = frozenset({"run", "train", "fetch"})
 #: Set (to anything) to run every command in the calling process.
 NO_WARM_ENV = "DATAQUAL_NO_WARM"
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_PREFIXES = ("PREFECT_", "DATAQUAL_", "GX_")
-_NOT_COMPARED = frozenset({"DATAQUAL_PREFECT_HOME", NO_WARM_ENV})
+#: Variables read when the runner's modules are imported (Prefect's settings, GX, telemetry).
+#: The rest (``DATAQUAL_PLUGINS``, ``TF_*``, ...) are read per command, in the fork, which
+#: has the client's environment.
+_PREFIXES = ("PREFECT_", "GX_")
 _VALUE_OPTIONS = ("--prefect-home", "--plugin")
 
 
@@ -85,13 +87,9 @@ def effective_env(env: Mapping[str, str], home: Path, api_url: str) -> dict[str,
 
 
 def env_digest(env: Mapping[str, str]) -> str:
-    """A digest of the variables Prefect, GX and dataqual read when they are imported: two
-    processes with equal digests configure them identically (values are not stored)."""
-    items = sorted(
-        (k, v)
-        for k, v in env.items()
-        if (k.startswith(_PREFIXES) or k == "DO_NOT_TRACK") and k not in _NOT_COMPARED
-    )
+    """A digest of the variables Prefect and GX read when they are imported: two processes
+    with equal digests configure them identically (values are not stored)."""
+    items = sorted((k, v) for k, v in env.items() if k.startswith(_PREFIXES) or k == "DO_NOT_TRACK")
     return hashlib.sha256(json.dumps(items).encode()).hexdigest()
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 from dataqual.errors import Cancelled
 
@@ -24,9 +25,11 @@ __all__ = [
     "cancel_requested",
     "check_cancelled",
     "emit",
+    "from_payload",
     "request_cancel",
     "reset_cancel",
     "subscribe",
+    "to_payload",
 ]
 
 log = logging.getLogger(__name__)
@@ -75,8 +78,8 @@ def subscribe(listener: Listener) -> Callable[[], None]:
 
 def emit(event: Event) -> int:
     """Hand ``event`` to every listener; a failing listener is logged, never raised (progress
-    output must not break a run). Returns how many listeners this process has: 0 where
-    nothing listens, as in a Dask worker process (the flow then announces the stage)."""
+    output must not break a run). Returns how many listeners this process has. Safe to call
+    from any thread."""
     with _listeners_lock:
         listeners = list(_listeners)
     for listener in listeners:
@@ -85,6 +88,26 @@ def emit(event: Event) -> int:
         except Exception:
             log.debug("progress listener %r failed", listener, exc_info=True)
     return len(listeners)
+
+
+def to_payload(event: Event) -> dict[str, Any]:
+    """``event`` as a plain dict (its fields and its type's name) that any serializer can
+    carry to another process, e.g. from a Dask worker to the flow (:func:`from_payload`)."""
+    return {"type": type(event).__name__, **asdict(event)}
+
+
+def from_payload(payload: dict[str, Any]) -> Event:
+    """The event that :func:`to_payload` made ``payload`` of; keys that are not the event's
+    fields (Dask adds ``worker``) are ignored. Raises ``ValueError`` for a payload that is
+    not an event."""
+    kinds = {cls.__name__: cls for cls in (StageDone, EpochDone)}
+    kind = kinds.get(payload.get("type")) if isinstance(payload, dict) else None
+    if kind is None:
+        raise ValueError(f"not a progress event: {payload!r}")
+    try:
+        return kind(**{field.name: payload[field.name] for field in fields(kind)})
+    except KeyError as exc:
+        raise ValueError(f"not a progress event: {payload!r}") from exc
 
 
 def request_cancel() -> None:

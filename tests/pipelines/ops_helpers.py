@@ -121,9 +121,9 @@ def start_warm_server(home: Path, timeout: float = 120.0) -> Any:
     from pipelines.server import free_port, start_server
     from pipelines.warm_client import WARM_RECORD
 
-    saved = dict(os.environ)
+    saved, env = dict(os.environ), env_for(home, None)
     os.environ.clear()
-    os.environ.update(env_for(home, None))
+    os.environ.update(env)
     try:
         server = start_server(free_port(), home)
     finally:

@@ -1,6 +1,7 @@
-"""Stage lines of a run whose tasks run on a Dask cluster's worker processes: the CLI prints
-each stage once, with its seconds, the same lines as a run on Prefect's thread runner (where
-each stage announces itself, and the flow must not print it a second time)."""
+"""Progress lines of a run whose tasks run on a Dask cluster's worker processes: the CLI
+prints each stage once, with its seconds, and each training epoch once, before the train
+stage's line: the same lines as a run on Prefect's thread runner (where each stage announces
+itself in the CLI's process, and must not be printed a second time)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from pathlib import Path
 import pytest
 from pipelines.cli import main
 
+from dataqual.progress import EpochDone, StageDone, from_payload, to_payload
+
 #: What a ``--no-train`` run on Prefect's thread runner prints, in this order.
 STAGES = ["ingest", "profile", "validate-raw", "clean", "store", "validate-cleaned", "report"]
 STAGE_LINE = re.compile(r"  (\S+) +(\d+\.\d\d) s")
+EPOCH_LINE = re.compile(r"epoch (\d+)/2: loss \d+\.\d{4}, accuracy \d\.\d{4}, [\d,]+ img/s")
 
 
 @contextmanager
@@ -56,3 +60,37 @@ def test_each_stage_is_printed_once_with_its_seconds(
     assert set(timings) == set(STAGES)
     for match in found:  # the seconds the stage measured (Prefect's record differs by ms)
         assert float(match[2]) == pytest.approx(timings[match[1]], abs=0.5)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness")
+def test_epochs_on_a_dask_worker_are_printed_once_before_the_train_stage(
+    sample_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    with dask_address("dask") as option:
+        code = main(
+            ["run", "--source", str(sample_dir), "--out", str(out), "--epochs", "2", *option]
+        )
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    epochs = [i for i, line in enumerate(lines) if EPOCH_LINE.fullmatch(line)]
+    assert [EPOCH_LINE.fullmatch(lines[i])[1] for i in epochs] == ["1", "2"]  # each once
+    stages = [m[1] for line in lines if (m := STAGE_LINE.fullmatch(line))]
+    assert sorted(stages) == sorted([*STAGES, "train"])  # each stage exactly once
+    train = next(
+        i for i, line in enumerate(lines) if (m := STAGE_LINE.fullmatch(line)) and m[1] == "train"
+    )
+    assert epochs[-1] < train
+
+
+def test_an_event_survives_the_trip_from_a_worker_as_a_plain_dict() -> None:
+    epoch = EpochDone(
+        epoch=1, epochs=2, loss=0.5, accuracy=0.75, seconds=1.0, images_per_second=9.0
+    )
+    for event in (StageDone("train", 1.5), epoch):
+        payload = {**to_payload(event), "worker": "tcp://127.0.0.1:1"}  # Dask adds its worker
+        assert from_payload(payload) == event
+    for junk in ({"type": "StageDone", "name": "x"}, {"type": "Other"}, ["StageDone"]):
+        with pytest.raises(ValueError, match="not a progress event"):
+            from_payload(junk)  # type: ignore[arg-type]
