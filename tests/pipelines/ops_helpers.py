@@ -116,19 +116,12 @@ def served_run_flow(
 
 def start_warm_server(home: Path, timeout: float = 120.0) -> Any:
     """A real server whose warm runner takes the commands started with
-    :func:`env_for` ``(home, None)`` (it is started in that environment); returned once the
-    runner is ready."""
+    :func:`env_for` ``(home, None)`` (it runs in that environment); returned once the runner
+    is ready."""
     from pipelines.server import free_port, start_server
     from pipelines.warm_client import WARM_RECORD
 
-    saved, env = dict(os.environ), env_for(home, None)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        server = start_server(free_port(), home)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    server = start_server(free_port(), home, warm_env=env_for(home, None))
     deadline = time.monotonic() + timeout
     while not (home / WARM_RECORD).is_file():
         if time.monotonic() > deadline or server.warm is None or server.warm.poll() is not None:
