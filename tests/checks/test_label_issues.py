@@ -210,3 +210,39 @@ def test_leave_one_out_knn_finds_the_flips_and_handles_a_singleton_class() -> No
     probs, _ = out_of_fold_probabilities(thumbs, codes, 3, LabelIssuesSettings(model="knn_loo"))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
     assert probs[-1, 2] == 0.0
+
+
+def scipy_deskew(thumbs: np.ndarray) -> np.ndarray:
+    """The same shear resampled with scipy's ``map_coordinates`` (the oracle: dataqual's
+    earlier implementation, float32 like it)."""
+    from scipy import ndimage
+
+    n, side = len(thumbs), math.isqrt(thumbs.shape[1])
+    img = thumbs.astype(np.float32).reshape(n, side, side)
+    r = np.arange(side, dtype=np.float32)
+    total = img.sum(axis=(1, 2)) + 1e-6
+    cy, cx = img.sum(axis=2) @ r / total, img.sum(axis=1) @ r / total
+    dy, dx = r[None] - cy[:, None], r[None] - cx[:, None]
+    var_y = np.einsum("nij,ni->n", img, dy**2) / total
+    shear = np.einsum("nij,ni,nj->n", img, dy, dx) / total / np.maximum(var_y, 1e-6)
+    centre = (side - 1) / 2
+    rows, cols = np.meshgrid(r, r, indexing="ij")
+    src_r = rows[None] + (cy - centre)[:, None, None]
+    src_c = cols[None] + shear[:, None, None] * (rows[None] - centre) + (cx - centre)[:, None, None]
+    index = np.broadcast_to(np.arange(n, dtype=np.float32)[:, None, None], (n, side, side))
+    out = ndimage.map_coordinates(img, [index, src_r, src_c], order=1, mode="constant")
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8).reshape(n, -1)
+
+
+@pytest.mark.parametrize("side", [5, 14, 28])
+def test_deskew_matches_scipy_map_coordinates(side: int) -> None:
+    rng = np.random.default_rng(side)
+    noise = rng.integers(0, 256, (300, side * side)).astype(np.uint8)
+    y = np.arange(200) % 10
+    digits = synthetic_images(y, seed=3).reshape(200, 28, 28)[:, ::2, ::2].reshape(200, -1)
+    sparse = noise * (rng.random(noise.shape) < 0.1)  # off-centre mass: big shifts and shears
+    images = [noise, sparse] + ([digits] if side == 14 else [])
+    for thumbs in images:
+        ours, oracle = deskew_thumbnails(thumbs), scipy_deskew(thumbs)
+        diff = np.abs(ours.astype(int) - oracle.astype(int))
+        assert diff.max() <= 1 and (diff > 0).mean() < 1e-3  # float32 rounding at .5 only

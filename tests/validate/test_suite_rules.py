@@ -49,7 +49,7 @@ CASES: list[tuple[str, str, Callable[[Doc], None], str]] = [
         set_label_setting("neighbors", 10),
         f"{LABEL}.neighbors: unknown key (allowed: stages, notes, model, relabel_threshold, "
         "hidden, epochs, cnn_epochs, cnn_batch_size, folds, deskew, pca_components, neighbours, "
-        "bandwidth, max_iter, "
+        "search, bandwidth, max_iter, "
         "filter_by, frac_noise, score_method, max_quality, queue_fraction, min_rows, "
         "min_oof_accuracy, seed)",
     ),
