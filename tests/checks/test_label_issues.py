@@ -237,7 +237,7 @@ def scipy_deskew(thumbs: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("side", [5, 14, 28])
 def test_deskew_matches_scipy_map_coordinates(side: int) -> None:
     rng = np.random.default_rng(side)
-    noise = rng.integers(0, 256, (300, side * side)).astype(np.uint8)
+    noise = rng.integers(0, 256, (2000, side * side)).astype(np.uint8)
     y = np.arange(200) % 10
     digits = synthetic_images(y, seed=3).reshape(200, 28, 28)[:, ::2, ::2].reshape(200, -1)
     sparse = noise * (rng.random(noise.shape) < 0.1)  # off-centre mass: big shifts and shears

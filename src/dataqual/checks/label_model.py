@@ -125,10 +125,9 @@ def deskew_thumbnails(thumbs: np.ndarray) -> np.ndarray:
     """Square thumbnails sheared so that each digit's main axis is vertical and centred.
 
     The shear comes from the image moments (covariance of row and column over the row
-    variance), the classic MNIST deskew. The bilinear resampling is separable because a
-    source row is the same along an output row: one gather of rows, then one of columns,
-    on all images at once (scipy's ``map_coordinates`` with ``mode="constant"`` gives the
-    same pixels, to rounding, 2-3x slower).
+    variance), the classic MNIST deskew; vectorised over images in chunks (scipy's
+    ``map_coordinates`` with ``mode="constant"`` gives the same pixels, to rounding, 2-3x
+    slower).
     """
     n = len(thumbs)
     if n == 0:
@@ -145,19 +144,35 @@ def deskew_thumbnails(thumbs: np.ndarray) -> np.ndarray:
     cov = np.einsum("nij,ni,nj->n", img, dy, dx) / total
     shear = cov / np.maximum(var_y, 1e-6)
     centre = (side - 1) / 2
-    # Both source coordinates move by a constant along an output row: a shift of each image
-    # (rows) and of each of its rows (columns). Bilinear resampling is then two gathers of
-    # shifted rows and a blend with one weight per row. Indices are clipped, not padded: a
-    # clipped one only feeds pixels masked below or carries a zero weight.
-    shift_r = cy - centre  # per image
+    shift_r = cy - centre  # per image: source row = output row + shift_r
     shift_c = shear[:, None] * (r - centre) + (cx - centre)[:, None]  # per image and row
+    out = np.empty((n, side * side), np.uint8)
+    for start in range(0, n, _DESKEW_CHUNK):  # chunks keep the temporaries in cache
+        part = slice(start, start + _DESKEW_CHUNK)
+        out[part] = _resample(img[part], shift_r[part], shift_c[part]).reshape(-1, side * side)
+    return out
+
+
+#: Images resampled at a time by :func:`deskew_thumbnails` (14x14: about 3 MB a temporary).
+_DESKEW_CHUNK = 4096
+
+
+def _resample(img: np.ndarray, shift_r: np.ndarray, shift_c: np.ndarray) -> np.ndarray:
+    """Bilinear samples of ``img`` (n x side x side) at (i + shift_r[n], j + shift_c[n, i]),
+    0 outside the image, rounded to uint8.
+
+    Both source coordinates move by a constant along an output row, so the resampling is two
+    gathers of shifted rows and a blend with one weight per row. Indices are clipped, not
+    padded: a clipped one only feeds pixels masked below or carries a zero weight.
+    """
+    n, side = len(img), img.shape[1]
+    r = np.arange(side, dtype=np.float32)  # float32 like the shifts, as scipy had it
     top = np.floor(shift_r)
     upper = np.clip(top.astype(np.int64)[:, None] + np.arange(side), 0, side - 1)
     lower = np.minimum(upper + 1, side - 1)
     image = np.arange(n)[:, None]
-    w_r = (shift_r - top).astype(np.float32)[:, None, None]
     rows = img[image, upper]
-    rows += w_r * (img[image, lower] - rows)  # n x side x side: rows at i + shift_r
+    rows += (shift_r - top).astype(np.float32)[:, None, None] * (img[image, lower] - rows)
     left = np.floor(shift_c)
     cols = left.astype(np.int64)[:, :, None] + np.arange(side + 1)
     np.clip(cols, 0, side - 1, out=cols)
@@ -168,7 +183,7 @@ def deskew_thumbnails(thumbs: np.ndarray) -> np.ndarray:
     src_c = r + shift_c[:, :, None]
     inside = ((src_r >= 0) & (src_r <= side - 1))[:, :, None] & (src_c >= 0) & (src_c <= side - 1)
     out[~inside] = 0  # map_coordinates' "constant": nothing is sampled beyond the edges
-    return np.rint(out, out=out).astype(np.uint8).reshape(n, -1)  # a blend stays in 0..255
+    return np.rint(out, out=out).astype(np.uint8)  # a blend of 0..255 stays in 0..255
 
 
 def _class_knn(
