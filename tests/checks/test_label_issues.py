@@ -67,7 +67,7 @@ def test_planted_flips_are_flagged_and_rank_first() -> None:
     assert (suggested == np.r_[np.arange(200), np.arange(50)] % 10).mean() >= 0.99
     result, accuracy = analysis.results
     assert result.name == "label_audit" and result.skipped is None
-    assert result.observed["issues"] == len(FLIPS) and result.observed["folds"] == 3
+    assert result.observed["issues"] == len(FLIPS) and result.observed["folds"] == 5
     assert result.observed["issues_by_split"] == {"test": 1, "train": 3}
     assert accuracy.name == "label_accuracy" and accuracy.severity == "error"
     assert accuracy.success and accuracy.observed["oof_accuracy"] > 0.95

@@ -170,7 +170,7 @@ def test_overrides_reach_the_settings_and_notes_are_kept(tmp_path: Path) -> None
     edit(folder, "label_issues", set_label_setting("neighbours", 7))
     suite = {s.name: s for s in load_suites(folder)}["label_issues"]
     settings = suite.meta.analysers["label_issues"]
-    assert settings.neighbours == 7 and settings.folds == 3  # type: ignore[attr-defined]
+    assert settings.neighbours == 7 and settings.folds == 5  # type: ignore[attr-defined]
     assert "out-of-fold accuracy" in settings.notes
     assert settings.model_fields_set == {"neighbours", "notes"}
 

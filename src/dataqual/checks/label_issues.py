@@ -11,7 +11,7 @@ class the ``neighbours`` closest training rows of that class, weighted by
 training row of any class. Its probabilities are continuous (no ties to rank, unlike a
 vote), and the relative bandwidth ``s`` is chosen by out-of-fold log loss, because
 cleanlab's per-class thresholds assume calibrated probabilities. Thumbnails are deskewed
-first (the classic moment-based shear), reduced to 30 PCA components and split in 3 folds;
+first (the classic moment-based shear), reduced to 50 PCA components and split in 5 folds;
 the neighbour search is exact (faiss, else scikit-learn). Its accuracy, flags and speed on
 MNIST are in docs/quality.md.
 ``logistic`` (multinomial logistic regression) is the alternative, simpler and less accurate.

@@ -64,15 +64,9 @@ class LabelIssuesSettings(AnalyserSettings):
     )
     cnn_epochs: int = Field(6, ge=1, le=100, description="cnn: training epochs per fold.")
     cnn_batch_size: int = Field(256, ge=1, le=65536, description="cnn: training batch size.")
-    folds: int = Field(
-        3,
-        ge=2,
-        le=100,
-        description="K of the stratified K-fold split (3 with PCA-30: as precise as 5 with "
-        "PCA-50 and faster; docs/quality.md).",
-    )
+    folds: int = Field(5, ge=2, le=100, description="K of the stratified K-fold split.")
     deskew: bool = Field(True, description="Straighten slanted digits first (+0.4 % on MNIST).")
-    pca_components: int = Field(30, ge=0, description="PCA components of the thumbnails (0: none).")
+    pca_components: int = Field(50, ge=0, description="PCA components of the thumbnails (0: none).")
     neighbours: int = Field(10, ge=1, le=1000, description="class_knn: training rows per class.")
     search: Search = Field(
         "auto",
@@ -94,8 +88,8 @@ class LabelIssuesSettings(AnalyserSettings):
         0.1,
         ge=0,
         le=1,
-        description="A flag also needs a label quality score at most this (a tighter cap "
-        "misses flips: 0.001 found 38 % of them with 5 folds and PCA-50).",
+        description="A flag also needs a label quality score at most this (0.001 finds only "
+        "38 % of planted flips).",
     )
     queue_fraction: float = Field(
         0.01, ge=0, le=1, description="The review queue holds at least this share of scored rows."
