@@ -71,7 +71,7 @@ class LabelIssuesSettings(AnalyserSettings):
     search: Search = Field(
         "auto",
         description="class_knn/knn_loo: exact neighbour search with faiss (auto: when "
-        "faiss-cpu is installed, about 2.7x faster) or sklearn; the same distances either way.",
+        "faiss-cpu is installed; faster) or sklearn; the same distances either way.",
     )
     bandwidth: float | Literal["auto"] = Field(
         "auto", description="class_knn: relative kernel width, or 'auto' (least log loss)."
