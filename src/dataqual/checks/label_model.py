@@ -220,12 +220,14 @@ def _class_knn_loo(
     for c in range(n_classes):
         own = codes == c
         refs = features[own]
-        k = min(m, len(refs))
-        if k and (~own).any():
-            dist[~own, c, :k] = nearest_distances(refs, features[~own], k, search)
-        k_own = min(m, len(refs) - 1)  # the nearest of a row's own class is itself
-        if k_own > 0:
-            dist[own, c, :k_own] = nearest_distances(refs, refs, k_own + 1, search)[:, 1:]
+        if not len(refs):
+            continue
+        # One search of all rows, one neighbour more than needed: a row of class c is its
+        # own nearest reference and drops it; the others keep the first m.
+        found = nearest_distances(refs, features, min(m + 1, len(refs)), search)
+        k, k_own = min(m, len(refs)), min(m, len(refs) - 1)
+        dist[~own, c, :k] = found[~own, :k]
+        dist[own, c, :k_own] = found[own, 1 : k_own + 1]
     probs, info = _kernel_probabilities(dist, codes, settings)
     return probs, {**info, "folds": "leave-one-out", "search": search}
 
