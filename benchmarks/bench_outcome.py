@@ -22,10 +22,10 @@ rows, so the trainer's own test accuracy is not used). ``recovered`` is
 ``(cleaned - raw) / (clean - raw)``. Nothing is tuned on the test set.
 
 ``--seed`` plants the noise or defects and, by default, also seeds training. One training
-run's accuracy moves by about 0.1 point with its seed alone, which is as large as the effects
-measured here, so ``--train-seeds 0,1,2`` trains every variant once per seed (the same seeds
-for all variants) and reports the mean (``test_accuracy``), each run and the paired
-differences to raw.
+run's accuracy moves by up to a third of a point with its training seed alone (clean MNIST:
+98.12 / 97.88 / 98.22 % for seeds 0 / 1 / 2), as much as the effects measured here, so
+``--train-seeds 0,1,2`` trains every variant once per seed (the same seeds for all variants)
+and reports the mean (``test_accuracy``), each run and the paired differences to raw.
 
     python benchmarks/bench_outcome.py [--epochs 10] [--seed 0] [--train-seeds 0,1,2]
         [--scenarios noise20,noise5,defects] [--rows N] [--actions flag,drop,relabel]
@@ -66,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
     parser.add_argument("--epochs", type=int, default=10, help="10 is the reference")
-    parser.add_argument("--seed", type=int, default=0, help="plants the defects")
+    parser.add_argument("--seed", type=int, default=0, help="plants noise/defects")
     parser.add_argument("--train-seeds", default=None, help="comma list; default: --seed")
     parser.add_argument("--scenarios", default="noise20,noise5,defects")
     parser.add_argument("--actions", default=",".join(ACTIONS))
@@ -78,6 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.actions = [a for a in args.actions.split(",") if a]
     seeds = args.train_seeds or str(args.seed)
     args.train_seeds = [int(t) for t in seeds.split(",") if t]
+    if not args.train_seeds:
+        parser.error("--train-seeds needs at least one seed")
     unknown = [s for s in args.scenarios if s not in SCENARIOS]
     unknown += [a for a in args.actions if a not in ACTIONS]
     if unknown:
